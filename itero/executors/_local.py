@@ -1,0 +1,87 @@
+"""Local peer workers: ``n_jobs`` processes on this machine, each running the same worker loop.
+
+The parent only watches: when a child dies (segfault, ``kill -9``, out of memory) it gives that child's RUNNING
+trial back to the store at once, so another worker resumes or retries it, and starts a replacement while work
+remains. Children are forked so that objectives defined in a notebook or a test need not be importable.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+logger = logging.getLogger("itero")
+
+
+def _child(make_worker: Callable[[], Any], n_jobs: int) -> None:
+    threads = max(1, (os.cpu_count() or 1) // n_jobs)
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
+    make_worker().run()
+
+
+def run_processes(
+    n_jobs: int,
+    make_worker: Callable[[], Any],
+    release_process: Callable[[int], list[int]],
+    work_left: Callable[[], bool],
+    poll: Callable[[], None] | None = None,
+    max_restarts: int = 100,
+) -> None:
+    """Run ``n_jobs`` worker processes until all exit; replace those that die while ``work_left()``.
+
+    ``make_worker`` is called in the child (after fork) and must build its own store connection.
+    ``release_process(pid)`` gives back the trials of a dead child. ``poll`` runs about every 0.2 s (progress).
+    """
+    ctx: Any = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    procs: list[Any] = []
+
+    def spawn() -> None:
+        p = ctx.Process(target=_child, args=(make_worker, n_jobs), daemon=False)
+        p.start()
+        procs.append(p)
+
+    for _ in range(n_jobs):
+        spawn()
+    restarts = 0
+    try:
+        while procs:
+            time.sleep(0.2)
+            if poll is not None:
+                poll()
+            for p in list(procs):
+                if p.is_alive():
+                    continue
+                p.join()
+                procs.remove(p)
+                if p.exitcode != 0:
+                    released = release_process(p.pid)
+                    logger.warning(
+                        "worker process %d died (exit code %s); gave back trial(s) %s",
+                        p.pid,
+                        p.exitcode,
+                        released,
+                    )
+                    if work_left() and restarts < max_restarts:
+                        restarts += 1
+                        spawn()
+            if not procs and work_left() and restarts < max_restarts:
+                restarts += 1  # every child ended normally but trials were given back since: finish them
+                spawn()
+    except BaseException:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.join(timeout=10)
+            release_process(p.pid)
+        raise
+    finally:
+        if poll is not None:
+            poll()

@@ -1,0 +1,80 @@
+"""The sampler interface: propose α for a new trial from the study's history.
+
+A sampler is asked twice per trial. ``sample_joint`` runs once when the trial starts and may propose values for
+the parameters it expects (those every finished trial had, with the same range); then every ``suggest_*`` the
+objective makes that the joint proposal did not cover goes to ``sample``. Define-by-run spaces therefore work with
+every sampler: conditional parameters are sampled one by one.
+
+    class Midpoint(BaseSampler):
+        name = "midpoint"
+        def sample(self, history, trial, name, dist):
+            return dist.from_unit(0.5)
+
+Randomness comes from ``self.rng(trial, name)``: a generator seeded from ``(seed, trial number, name)``, so that a
+seeded study proposes the same values whichever worker process runs which trial.
+"""
+
+from __future__ import annotations
+
+import abc
+import zlib
+from typing import Any, ClassVar
+
+import numpy as np
+
+from itero.exceptions import ConfigError
+from itero.space import Distribution
+from itero.trial import FrozenTrial, History
+
+
+class BaseSampler(abc.ABC):
+    """Base class of samplers; subclasses implement ``sample`` and may implement ``sample_joint``."""
+
+    name: ClassVar[str] = "base"
+    supports_multi_objective: ClassVar[bool] = False
+
+    def __init__(self, seed: int | None = None) -> None:
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise ConfigError(f"sampler option 'seed' must be an integer or null, got {seed!r}")
+        self.seed = seed
+
+    def check_objectives(self, directions: dict[str, str]) -> None:
+        """Fail early when this sampler cannot serve the study's objectives."""
+        if len(directions) > 1 and not self.supports_multi_objective:
+            raise ConfigError(
+                f"sampler {self.name!r} handles one objective, the study has {len(directions)} "
+                f"({', '.join(directions)}); use 'random', 'sobol', 'grid' or 'tpe' (multi-objective TPE)"
+            )
+
+    def sample_joint(self, history: History, trial: FrozenTrial) -> dict[str, Any]:
+        """Values for parameters proposed together, at the start of ``trial``; ``{}`` by default."""
+        return {}
+
+    @abc.abstractmethod
+    def sample(self, history: History, trial: FrozenTrial, name: str, dist: Distribution) -> Any:
+        """One value of ``dist`` for parameter ``name`` of ``trial`` (whose ``params`` hold those chosen so far)."""
+
+    def is_exhausted(self, history: History) -> bool:
+        """True when the sampler has nothing new to propose (a finished grid); the study then stops."""
+        return False
+
+    def rng(self, trial: FrozenTrial, salt: str = "") -> np.random.Generator:
+        if self.seed is None:
+            return np.random.default_rng()
+        return np.random.default_rng([self.seed, trial.number, zlib.crc32(salt.encode())])
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(seed={self.seed!r})"
+
+
+def intersection_space(history: History) -> dict[str, Distribution]:
+    """Parameters that every finished trial has, with the same range (the space a joint proposal can cover)."""
+    space: dict[str, Distribution] | None = None
+    for t in history.completed():
+        if space is None:
+            space = dict(t.distributions)
+        else:
+            space = {k: d for k, d in space.items() if t.distributions.get(k) == d}
+        if not space:
+            return {}
+    return {k: d for k, d in (space or {}).items() if not d.is_single()}

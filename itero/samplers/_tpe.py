@@ -1,0 +1,813 @@
+"""Tree-structured Parzen Estimator (TPE): Bayesian optimisation by density ratio, as in Optuna.
+
+The finished trials are split into a *below* group (the best ``gamma(n)`` of them) and an *above* group
+(the rest, plus pruned trials and, with the constant liar, trials still running). Each group is modelled by a
+Parzen estimator in the unit cube — truncated Gaussians for numbers, Aitchison-Aitken-like kernels for
+categories, each group mixed with a wide prior — and the sampler proposes the candidate, drawn from the below
+model, that maximises ``l(x) / g(x)``. The first ``n_startup_trials`` finished trials are sampled uniformly.
+
+    >>> import itero
+    >>> sampler = itero.samplers.TPE(seed=0)                          # univariate, like Optuna's default
+    >>> sampler = itero.samplers.TPE(seed=0, multivariate=True)       # one joint kernel over the shared space
+    >>> itero.samplers.make_sampler({"name": "tpe", "seed": 0, "n_startup_trials": 5})
+    TPE(seed=0, n_startup_trials=5)
+
+Details:
+
+- Integers, stepped floats and log ranges are modelled in the unit cube of their distribution (log space for
+  log ranges), so every proposal goes through ``dist.from_unit`` and is inside the range.
+- Conditional parameters (present in some trials only) are fitted on the trials that have them.
+- Pruned (and paused) trials rank after every complete trial — by the step they reached, descending, then by
+  their last reported value — so they mostly land in the above group. Failed trials are ignored.
+- Multi-objective studies are split by non-dominated rank (MOTPE-like); the last front needed is cut by
+  crowding distance.
+- The model state is cached per :class:`~itero.trial.History` and updated incrementally as trials change, and
+  large groups are merged into at most ``_MAX_KERNELS`` weighted kernels, so a suggestion costs about the same
+  at 100 and at 10,000 finished trials.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import itertools
+import math
+import operator
+import threading
+import weakref
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+from scipy.special import ndtr, ndtri
+
+from itero.exceptions import ConfigError
+from itero.samplers._base import BaseSampler
+from itero.space import CategoricalDistribution, Distribution, FloatDistribution, IntDistribution
+from itero.trial import FrozenTrial, History, TrialState
+
+# A group (below or above) with more trials than this is merged into this many kernels: consecutive trials (by
+# number) are represented by their middle one carrying their summed weight.
+_MAX_KERNELS = 256
+_LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+_JOINT_SALT = "__tpe_joint__"
+
+# Trial status codes in the cache.
+_IGNORED = -1  # failed, or never seen
+_COMPLETE = 0  # complete with a finite value for every objective
+_PRUNED = 1  # pruned, paused, or complete without valid values: ranked after every complete trial
+_RUNNING = 2  # running or waiting: counted in the above group when the constant liar is on
+
+_PRUNED_STATES = (TrialState.PRUNED, TrialState.PAUSED)
+_RUNNING_STATES = (TrialState.RUNNING, TrialState.WAITING)
+
+_Rng = np.random.Generator
+GammaSpec = float | Callable[[int], int] | None
+
+
+def default_gamma(n: int) -> int:
+    """Optuna's default size of the below group: ``min(ceil(0.1 * n), 25)``."""
+    return min(math.ceil(0.1 * n), 25)
+
+
+def default_weights(n: int) -> np.ndarray:
+    """Optuna's weights of ``n`` trials in order of number: flat for the 25 newest, a ramp for older ones."""
+    if n == 0:
+        return np.empty(0)
+    if n < 25:
+        return np.ones(n)
+    return np.concatenate([np.linspace(1.0 / n, 1.0, num=n - 25), np.ones(25)])
+
+
+# --------------------------------------------------------------------------------------------- the cache
+class _Values:
+    """The raw values of one parameter name, indexed by trial number (NaN where absent or not a number)."""
+
+    __slots__ = ("isint", "logx", "present", "x")
+
+    def __init__(self, capacity: int) -> None:
+        self.x = np.full(capacity, np.nan)
+        self.logx = np.full(capacity, np.nan)
+        self.isint = np.zeros(capacity, dtype=bool)
+        self.present = np.zeros(capacity, dtype=bool)
+
+    def grow(self, extra: int) -> None:
+        self.x = np.concatenate([self.x, np.full(extra, np.nan)])
+        self.logx = np.concatenate([self.logx, np.full(extra, np.nan)])
+        self.isint = np.concatenate([self.isint, np.zeros(extra, dtype=bool)])
+        self.present = np.concatenate([self.present, np.zeros(extra, dtype=bool)])
+
+    def set(self, slot: int, value: Any) -> None:
+        self.present[slot] = True
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            self.x[slot] = self.logx[slot] = np.nan
+            self.isint[slot] = False
+            return
+        x = float(value)
+        self.x[slot] = x
+        self.logx[slot] = math.log(x) if x > 0 else np.nan
+        self.isint[slot] = isinstance(value, int)
+
+    def clear(self, slot: int) -> None:
+        self.x[slot] = self.logx[slot] = np.nan
+        self.isint[slot] = self.present[slot] = False
+
+
+def _numeric_unit(
+    dist: FloatDistribution | IntDistribution, x: np.ndarray, logx: np.ndarray, isint: np.ndarray
+) -> np.ndarray:
+    """Vectorised ``dist.to_unit`` where ``dist.contains`` the value, NaN elsewhere. Only comparisons, +, -
+    and * act on the arrays, so one element or many give bit-identical results."""
+    ok = (x >= dist.low) & (x <= dist.high)
+    if isinstance(dist, IntDistribution):
+        ok &= isint
+        if dist.step != 1:
+            ok &= np.fmod(x - dist.low, dist.step) == 0
+    elif dist.step is not None:
+        k = (x - dist.low) / dist.step
+        ok &= np.abs(k - np.rint(k)) < 1e-6
+    if dist.log:
+        g, g_lo, g_hi = logx, math.log(dist.low), math.log(dist.high)
+    else:
+        g, g_lo, g_hi = x, float(dist.low), float(dist.high)
+    u_lo = dist.to_unit(dist.low)
+    if g_hi == g_lo:
+        u = np.full(len(x), u_lo)
+    else:
+        u = np.clip((g - g_lo) * ((dist.to_unit(dist.high) - u_lo) / (g_hi - g_lo)) + u_lo, 0.0, 1.0)
+    return np.where(ok, u, np.nan)
+
+
+class _Column:
+    """One parameter for one distribution, in the unit cube and indexed by trial number; NaN where a trial
+    lacks the parameter or its value is not in the distribution. Categories are stored as their index."""
+
+    __slots__ = ("categorical", "dist", "n_choices", "name", "u")
+
+    def __init__(self, name: str, dist: Distribution, u: np.ndarray) -> None:
+        self.name = name
+        self.dist = dist
+        self.categorical = isinstance(dist, CategoricalDistribution)
+        self.n_choices = len(dist.choices) if isinstance(dist, CategoricalDistribution) else 0
+        self.u = u
+
+    def set(self, slot: int, value: Any, values: _Values) -> None:
+        d = self.dist
+        if isinstance(d, CategoricalDistribution):
+            self.u[slot] = float(d.index(value)) if d.contains(value) else np.nan
+        else:
+            s = slice(slot, slot + 1)
+            self.u[s] = _numeric_unit(d, values.x[s], values.logx[s], values.isint[s])
+
+
+_MAX_COLUMNS = 64  # (name, distribution) columns kept per history, least recently used dropped first
+
+
+class _State:
+    """What TPE keeps of one history: per-trial status and losses, and parameter values, indexed by number.
+
+    ``refresh`` finds the trials that changed since the last version by identity (unchanged trials are the
+    same objects) and updates only their entries.
+    """
+
+    def __init__(self, history: History) -> None:
+        self.n_obj = len(history.objective_names)
+        self.first_sign = -1.0 if history.directions[history.objective_names[0]] == "maximize" else 1.0
+        self.first_metric = history.objective_names[0]
+        self.version = -1
+        self.seen: list[FrozenTrial] = []
+        self.capacity = 0
+        self.size = 0
+        self.objs: list[FrozenTrial | None] = []
+        self.status = np.empty(0, dtype=np.int8)
+        self.loss = np.empty(0)  # first objective of complete trials (or last reported value of pruned ones)
+        self.step = np.empty(0)  # highest step of pruned trials
+        self.mo = np.empty((0, self.n_obj))
+        self.n_finished = 0
+        self.values: dict[str, _Values] = {}
+        self.columns: dict[tuple[str, Distribution], _Column] = {}
+        self.by_name: dict[str, list[_Column]] = {}
+        self.isect: dict[str, Distribution] | None = None
+        self.isect_dirty = False
+        self.splits: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]] = {}
+
+    # --- updates
+    def _grow(self, slot: int) -> None:
+        new = max(2 * self.capacity, slot + 1, 64)
+        extra = new - self.capacity
+        self.status = np.concatenate([self.status, np.full(extra, _IGNORED, dtype=np.int8)])
+        self.loss = np.concatenate([self.loss, np.full(extra, np.inf)])
+        self.step = np.concatenate([self.step, np.zeros(extra)])
+        self.mo = np.concatenate([self.mo, np.full((extra, self.n_obj), np.inf)])
+        self.objs.extend([None] * extra)
+        for values in self.values.values():
+            values.grow(extra)
+        for col in self.columns.values():
+            col.u = np.concatenate([col.u, np.full(extra, np.nan)])
+        self.capacity = new
+
+    def refresh(self, history: History) -> None:
+        if history.version == self.version:
+            return
+        cur = history.trials
+        prev = self.seen
+        if len(cur) < len(prev):  # histories only grow; if not, look at every trial again
+            prev = []
+        changed = list(itertools.compress(cur, map(operator.is_not, cur, prev)))
+        changed.extend(cur[len(prev) :])
+        limit = max(1 << 20, 16 * len(cur))
+        objs = self.objs
+        for t in changed:
+            number = t.number
+            if not 0 <= number < limit:  # numbers are dense per study; ignore anything else
+                continue
+            if number < self.capacity and objs[number] is t:
+                continue
+            self._update(history, t)
+        self.seen = cur
+        self.version = history.version
+        self.splits.clear()
+
+    def _update(self, history: History, t: FrozenTrial) -> None:
+        slot = t.number
+        if slot >= self.capacity:
+            self._grow(slot)
+        self.size = max(self.size, slot + 1)
+        old = int(self.status[slot])
+        state = t.state
+        if state == TrialState.COMPLETE and history.is_valid(t):
+            new = _COMPLETE
+            self.loss[slot] = history.loss(t)
+            self.mo[slot] = history.losses(t)
+        elif state == TrialState.COMPLETE or state in _PRUNED_STATES:
+            new = _PRUNED
+            if state == TrialState.COMPLETE:  # complete without valid values: after every pruned trial
+                step, value = -1.0, None
+            else:
+                step, value = self._last_report(t)
+            self.step[slot] = step
+            finite = value is not None and math.isfinite(value)
+            self.loss[slot] = self.first_sign * value if value is not None and finite else math.inf
+            self.mo[slot] = np.inf
+        else:
+            new = _RUNNING if state in _RUNNING_STATES else _IGNORED
+            self.loss[slot] = np.inf
+            self.step[slot] = 0.0
+            self.mo[slot] = np.inf
+        self.status[slot] = new
+        self.n_finished += (new in (_COMPLETE, _PRUNED)) - (old in (_COMPLETE, _PRUNED))
+        prev = self.objs[slot]
+        if old == _COMPLETE and (new != _COMPLETE or prev is None or prev.distributions != t.distributions):
+            self.isect_dirty = True
+        if new == _COMPLETE and not self.isect_dirty:
+            self._intersect(t)
+        if prev is not None:
+            for name in prev.params.keys() - t.params.keys():  # (parameters are not normally taken back)
+                self.values[name].clear(slot)
+                for col in self.by_name.get(name, ()):
+                    col.u[slot] = np.nan
+        self.objs[slot] = t
+        for name, value in t.params.items():
+            values = self.values.get(name)
+            if values is None:
+                values = self.values[name] = _Values(self.capacity)
+            values.set(slot, value)
+            for col in self.by_name.get(name, ()):
+                col.set(slot, value, values)
+
+    def _last_report(self, t: FrozenTrial) -> tuple[float, float | None]:
+        step = float(t.step)
+        value = t.metrics.get(self.first_metric)
+        if t.reports:
+            last = max(t.reports)
+            step = max(step, float(last))
+            if value is None:
+                value = t.reports[last].get(self.first_metric)
+        try:
+            return step, None if value is None else float(value)
+        except (TypeError, ValueError):
+            return step, None
+
+    def _intersect(self, t: FrozenTrial) -> None:
+        if self.isect is None:
+            self.isect = dict(t.distributions)
+        elif self.isect:
+            dists = t.distributions
+            self.isect = {k: d for k, d in self.isect.items() if dists.get(k) == d}
+
+    # --- reads
+    def intersection(self) -> dict[str, Distribution]:
+        """Same as ``intersection_space(history)``, kept incrementally."""
+        if self.isect_dirty:
+            self.isect = None
+            self.isect_dirty = False
+            for slot in np.flatnonzero(self.status[: self.size] == _COMPLETE):
+                t = self.objs[int(slot)]
+                if t is not None:
+                    self._intersect(t)
+        return {k: d for k, d in (self.isect or {}).items() if not d.is_single()}
+
+    def column(self, name: str, dist: Distribution) -> _Column:
+        """The column of ``name`` for ``dist``: built once (vectorised for numbers), then kept up to date."""
+        key = (name, dist)
+        col = self.columns.pop(key, None)
+        if col is None:
+            col = self._build(name, dist)
+            self.by_name.setdefault(name, []).append(col)
+            if len(self.columns) >= _MAX_COLUMNS:
+                old = self.columns.pop(next(iter(self.columns)))
+                self.by_name[old.name].remove(old)
+        self.columns[key] = col  # most recently used last
+        return col
+
+    def _build(self, name: str, dist: Distribution) -> _Column:
+        values = self.values.get(name)
+        u = np.full(self.capacity, np.nan)
+        if values is not None:
+            if isinstance(dist, CategoricalDistribution):
+                memo: dict[tuple[type, Any], float] = {}
+                objs = self.objs
+                for slot in np.flatnonzero(values.present).tolist():
+                    t = objs[slot]
+                    if t is None or name not in t.params:
+                        continue
+                    v = t.params[name]
+                    try:
+                        index = memo[type(v), v]
+                    except (KeyError, TypeError):
+                        index = float(dist.index(v)) if dist.contains(v) else np.nan
+                        with contextlib.suppress(TypeError):
+                            memo[type(v), v] = index
+                    u[slot] = index
+                return _Column(name, dist, u)
+            u[:] = _numeric_unit(dist, values.x, values.logx, values.isint)
+        return _Column(name, dist, u)
+
+
+# --------------------------------------------------------------------------------------------- splitting
+def _smallest(values: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the ``k`` smallest values; ties go to the lowest position (the oldest trial)."""
+    if k >= len(values):
+        return np.arange(len(values))
+    if k <= 0:
+        return np.empty(0, dtype=np.intp)
+    thr = np.partition(values, k - 1)[k - 1]
+    lt = np.flatnonzero(values < thr)
+    eq = np.flatnonzero(values == thr)
+    return np.sort(np.concatenate([lt, eq[: k - len(lt)]]))
+
+
+def _nondominated(points: np.ndarray) -> np.ndarray:
+    """Mask of the non-dominated rows of ``points`` (losses to minimise)."""
+    n, m = points.shape
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    if m == 2:
+        order = np.lexsort((points[:, 1], points[:, 0]))
+        f0 = points[order, 0]
+        f1 = points[order, 1]
+        before = np.concatenate([[np.inf], np.minimum.accumulate(f1)[:-1]])  # min f1 over earlier rows
+        start = np.searchsorted(f0, f0, side="left")  # first row of the same f0
+        dominated = (before[start] <= f1) | (f1[start] < f1)
+        mask = np.empty(n, dtype=bool)
+        mask[order] = ~dominated
+        return mask
+    mask = np.empty(n, dtype=bool)
+    chunk = max(1, 2_000_000 // max(1, n * m))
+    for lo in range(0, n, chunk):
+        p = points[lo : lo + chunk, None, :]
+        le = np.all(points[None, :, :] <= p, axis=2)
+        lt = np.any(points[None, :, :] < p, axis=2)
+        mask[lo : lo + chunk] = ~np.any(le & lt, axis=1)
+    return mask
+
+
+def _crowding(points: np.ndarray) -> np.ndarray:
+    n, m = points.shape
+    dist = np.zeros(n)
+    if n <= 2:
+        return np.full(n, np.inf)
+    for j in range(m):
+        order = np.argsort(points[:, j], kind="stable")
+        f = points[order, j]
+        span = f[-1] - f[0]
+        d = np.zeros(n)
+        d[0] = d[-1] = np.inf
+        if span > 0:
+            d[1:-1] = (f[2:] - f[:-2]) / span
+        dist[order] += d
+    return dist
+
+
+def _mo_select(points: np.ndarray, k: int) -> np.ndarray:
+    """Positions of ``k`` rows by non-dominated rank, the last front cut by crowding distance."""
+    n = len(points)
+    if k >= n:
+        return np.arange(n)
+    if k <= 0:
+        return np.empty(0, dtype=np.intp)
+    remaining = np.arange(n)
+    if n > 4 * k:
+        # A row dominated by k others is never needed. Rows >= the componentwise max M of k pivot rows (and
+        # > M somewhere) are dominated by every pivot: drop them. Every dominator of a kept row is kept, so
+        # the fronts of kept rows do not change. Pivots: the k rows with the smallest normalised max-loss.
+        cols = [np.ascontiguousarray(points[:, j]) for j in range(points.shape[1])]
+        norm = np.zeros(n)
+        for c in cols:
+            lo = c.min()
+            np.maximum(norm, (c - lo) / max(c.max() - lo, 1e-300), out=norm)
+        top = points[_smallest(norm, k)].max(axis=0)
+        geq = np.ones(n, dtype=bool)
+        gt = np.zeros(n, dtype=bool)
+        for c, t in zip(cols, top, strict=True):
+            geq &= c >= t
+            gt |= c > t
+        remaining = np.flatnonzero(~(geq & gt))
+    chosen: list[np.ndarray] = []
+    need = k
+    while need > 0 and len(remaining):
+        front_mask = _nondominated(points[remaining])
+        front = remaining[front_mask]
+        if len(front) <= need:
+            chosen.append(front)
+            need -= len(front)
+            remaining = remaining[~front_mask]
+        else:
+            cd = _crowding(points[front])
+            order = np.lexsort((front, -cd))
+            chosen.append(front[order[:need]])
+            need = 0
+    return np.sort(np.concatenate(chosen)) if chosen else np.empty(0, dtype=np.intp)
+
+
+# --------------------------------------------------------------------------------------------- estimators
+def _reduce(slots: np.ndarray, weights: np.ndarray, cap: int = _MAX_KERNELS) -> tuple[np.ndarray, np.ndarray]:
+    """At most ``cap`` kernels: runs of consecutive trials become their middle one, with their summed
+    weight."""
+    n = len(slots)
+    if n <= cap:
+        return slots, weights
+    edges = (np.arange(cap + 1) * n) // cap
+    mid = (edges[:-1] + edges[1:]) // 2
+    return slots[mid], np.add.reduceat(weights, edges[:-1])
+
+
+def _mixture_weights(weights: np.ndarray, prior_weight: float) -> np.ndarray:
+    w = np.append(weights, prior_weight)
+    return w / w.sum()
+
+
+def _tn_logpdf(x: np.ndarray, mu: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+    """``(len(x), len(mu))`` log densities of Gaussians truncated to [0, 1]."""
+    log_z = np.log(np.maximum(ndtr((1.0 - mu) / sigma) - ndtr(-mu / sigma), 1e-300))
+    z = (x[:, None] - mu[None, :]) / sigma[None, :]
+    return -0.5 * z * z - (np.log(sigma) + _LOG_SQRT_2PI + log_z)[None, :]
+
+
+def _tn_sample(mu: np.ndarray, sigma: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """Inverse-CDF samples of Gaussians truncated to [0, 1] from uniforms ``r``."""
+    a = ndtr(-mu / sigma)
+    b = ndtr((1.0 - mu) / sigma)
+    x = mu + sigma * ndtri(a + r * (b - a))
+    return np.clip(np.where(np.isfinite(x), x, mu), 0.0, 1.0)
+
+
+def _logsumexp(a: np.ndarray) -> np.ndarray:
+    m = a.max(axis=1)
+    m = np.where(np.isfinite(m), m, 0.0)
+    return m + np.log(np.exp(a - m[:, None]).sum(axis=1))
+
+
+def _pick(weights: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """Indices drawn from normalised ``weights`` by uniforms ``r``."""
+    cum = np.cumsum(weights)
+    return np.minimum(np.searchsorted(cum, r * cum[-1], side="right"), len(weights) - 1)
+
+
+class _Numeric1D:
+    """Univariate Parzen estimator: Optuna's neighbour-distance bandwidths, magic clip, and a prior."""
+
+    def __init__(self, mus: np.ndarray, weights: np.ndarray, prior_weight: float, consider_endpoints: bool):
+        n = len(mus)
+        with_prior = np.append(mus, 0.5)
+        order = np.argsort(with_prior, kind="stable")
+        ext = np.concatenate([[0.0], with_prior[order], [1.0]])
+        sig_sorted = np.maximum(ext[1:-1] - ext[:-2], ext[2:] - ext[1:-1])
+        if not consider_endpoints and len(ext) >= 4:
+            sig_sorted[0] = ext[2] - ext[1]
+            sig_sorted[-1] = ext[-2] - ext[-3]
+        sig = np.empty_like(sig_sorted)
+        sig[order] = sig_sorted
+        sig = np.clip(sig[:n], 1.0 / min(100.0, 2.0 + n), 1.0)
+        self.mu = with_prior
+        self.sigma = np.append(sig, 1.0)
+        self.w = _mixture_weights(weights, prior_weight)
+        self.log_w = np.log(self.w)
+
+    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        k = _pick(self.w, rng.random(size))
+        return _tn_sample(self.mu[k], self.sigma[k], rng.random(size))
+
+    def log_pdf(self, x: np.ndarray) -> np.ndarray:
+        return _logsumexp(_tn_logpdf(x, self.mu, self.sigma) + self.log_w[None, :])
+
+
+def _categorical_probs(idx: np.ndarray, weights: np.ndarray, prior_weight: float, nc: int) -> np.ndarray:
+    """The mixture of Optuna's categorical kernels (one-hot plus ``prior_weight / n_kernels``) and a uniform
+    prior, collapsed into one probability vector."""
+    n = len(idx)
+    w = _mixture_weights(weights, prior_weight)
+    a = prior_weight / (n + 1)
+    norm = 1.0 + nc * a
+    p = np.bincount(idx, weights=w[:n], minlength=nc) / norm
+    p += w[:n].sum() * a / norm + w[n] / nc
+    return p / p.sum()
+
+
+class _Joint:
+    """Multivariate Parzen estimator: product kernels with Optuna's multivariate bandwidth, plus a prior."""
+
+    def __init__(
+        self,
+        cols: Sequence[_Column],
+        slots: np.ndarray,
+        weights: np.ndarray,
+        prior_weight: float,
+    ) -> None:
+        n = len(slots)
+        d = len(cols)
+        self.cols = cols
+        self.w = _mixture_weights(weights, prior_weight)
+        self.log_w = np.log(self.w)
+        sigma = 0.2 * max(n, 1) ** (-1.0 / (d + 4))
+        sigma = min(max(sigma, 1.0 / min(100.0, 2.0 + n)), 1.0)
+        self.sigma = np.append(np.full(n, sigma), 1.0)
+        self.values = [np.append(c.u[slots], 0.5) for c in cols]  # the prior kernel sits last
+        self.a = prior_weight / (n + 1)
+        self.n = n
+
+    def sample(self, rng: np.random.Generator, size: int) -> list[np.ndarray]:
+        k = _pick(self.w, rng.random(size))
+        out = []
+        for col, v in zip(self.cols, self.values, strict=True):
+            if col.categorical:
+                nc = col.n_choices
+                keep = (rng.random(size) < 1.0 / (1.0 + nc * self.a)) & (k < self.n)
+                uniform = rng.integers(0, nc, size)
+                out.append(np.where(keep, v[k], uniform).astype(float))
+            else:
+                out.append(_tn_sample(v[k], self.sigma[k], rng.random(size)))
+        return out
+
+    def log_pdf(self, xs: Sequence[np.ndarray]) -> np.ndarray:
+        total = np.broadcast_to(self.log_w, (len(xs[0]), len(self.log_w))).copy()
+        for col, v, x in zip(self.cols, self.values, xs, strict=True):
+            if col.categorical:
+                nc = col.n_choices
+                norm = 1.0 + nc * self.a
+                hit = x[:, None] == v[None, :]
+                lp = np.where(hit, math.log((1.0 + self.a) / norm), math.log(self.a / norm))
+                lp[:, -1] = -math.log(nc)
+                total += lp
+            else:
+                total += _tn_logpdf(x, v, self.sigma)
+        return _logsumexp(total)
+
+
+def _is_discrete(dist: Distribution) -> bool:
+    if isinstance(dist, FloatDistribution):
+        return dist.step is not None
+    return isinstance(dist, IntDistribution)
+
+
+def _snap(dist: Distribution, u: np.ndarray) -> tuple[np.ndarray, list[Any] | None]:
+    """For grid distributions, candidates moved to their grid point (so that equal values score equally)."""
+    if not _is_discrete(dist):
+        return u, None
+    values = [dist.from_unit(float(x)) for x in u]
+    return np.array([dist.to_unit(v) for v in values]), values
+
+
+# --------------------------------------------------------------------------------------------- the sampler
+class TPE(BaseSampler):
+    """Tree-structured Parzen Estimator (Optuna's default sampler), univariate or multivariate.
+
+    Options:
+
+    - ``seed``: makes every trial's proposal a function of (seed, trial number, history).
+    - ``n_startup_trials`` (>= 0): finished trials (complete or pruned) sampled uniformly before TPE starts.
+    - ``n_ei_candidates`` (>= 1): candidates drawn from the below model; the best ``l/g`` ratio wins.
+    - ``multivariate``: model the parameters every finished trial has as one joint density (in
+      ``sample_joint``); other parameters are sampled one by one.
+    - ``gamma``: size of the below group from the number ``n`` of finished trials: ``None`` for Optuna's
+      ``min(ceil(0.1 n), 25)``, a fraction in ``(0, 1]`` for ``ceil(gamma n)``, or a callable ``n -> int``.
+    - ``constant_liar``: trials still running count in the above group, so parallel workers spread out.
+    - ``prior_weight`` (> 0): weight of the prior component (a wide Gaussian, or uniform categories).
+    - ``consider_endpoints``: let the range's ends widen the kernels next to them (Optuna's option).
+
+        >>> import itero
+        >>> study = itero.create_study("demo", storage="sqlite://", sampler=TPE(seed=0, n_startup_trials=5))
+        >>> study.optimize(lambda t: (t.suggest_float("x", -5, 5) - 1) ** 2, n_trials=30, show_progress=False)
+        >>> abs(study.best_trial.params["x"] - 1) < 1
+        True
+    """
+
+    name = "tpe"
+    supports_multi_objective: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        seed: int | None = None,
+        n_startup_trials: int = 10,
+        n_ei_candidates: int = 24,
+        multivariate: bool = False,
+        gamma: GammaSpec = None,
+        constant_liar: bool = True,
+        prior_weight: float = 1.0,
+        consider_endpoints: bool = False,
+    ) -> None:
+        super().__init__(seed)
+        _check_int("n_startup_trials", n_startup_trials, 0)
+        _check_int("n_ei_candidates", n_ei_candidates, 1)
+        for key, flag in (
+            ("multivariate", multivariate),
+            ("constant_liar", constant_liar),
+            ("consider_endpoints", consider_endpoints),
+        ):
+            if not isinstance(flag, bool):
+                raise ConfigError(f"tpe option {key!r} must be true or false, got {flag!r}")
+        if not (gamma is None or callable(gamma)) and (
+            isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not 0 < gamma <= 1
+        ):
+            raise ConfigError(
+                f"tpe option 'gamma' must be null (Optuna's min(ceil(0.1 n), 25)), a fraction in (0, 1] "
+                f"or a callable n -> int, got {gamma!r}"
+            )
+        if (
+            isinstance(prior_weight, bool)
+            or not isinstance(prior_weight, (int, float))
+            or not math.isfinite(prior_weight)
+            or prior_weight <= 0
+        ):
+            raise ConfigError(f"tpe option 'prior_weight' must be a finite number > 0, got {prior_weight!r}")
+        self.n_startup_trials = n_startup_trials
+        self.n_ei_candidates = n_ei_candidates
+        self.multivariate = multivariate
+        self.gamma = gamma
+        self.constant_liar = constant_liar
+        self.prior_weight = float(prior_weight)
+        self.consider_endpoints = consider_endpoints
+        self._states: weakref.WeakKeyDictionary[History, _State] = weakref.WeakKeyDictionary()
+        self._lock = threading.RLock()
+
+    # --- pickling (to worker processes): caches stay behind
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_states", None)
+        state.pop("_lock", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._states = weakref.WeakKeyDictionary()
+        self._lock = threading.RLock()
+
+    def __repr__(self) -> str:
+        parts = [f"seed={self.seed!r}"]
+        for key, param in inspect.signature(TPE.__init__).parameters.items():
+            if key not in ("self", "seed") and getattr(self, key) != param.default:
+                parts.append(f"{key}={getattr(self, key)!r}")
+        return f"TPE({', '.join(parts)})"
+
+    # --- the model
+    def _n_below(self, n: int) -> int:
+        g = self.gamma
+        if g is None:
+            k = default_gamma(n)
+        elif callable(g):
+            k = int(g(n))
+        else:
+            k = math.ceil(float(g) * n)
+        return min(max(k, 0), n)
+
+    def _state(self, history: History) -> _State:
+        state = self._states.get(history)
+        if state is None:
+            state = _State(history)
+            self._states[history] = state
+        state.refresh(history)
+        return state
+
+    def _split(self, state: _State, cols: Sequence[_Column], number: int) -> tuple[np.ndarray, np.ndarray]:
+        """Slots (trial numbers, ascending) of the below and above groups among trials having every column."""
+        n = state.size
+        status = state.status[:n]
+        elig = status >= 0 if self.constant_liar else (status >= 0) & (status != _RUNNING)
+        for col in cols:
+            elig &= ~np.isnan(col.u[:n])
+        if 0 <= number < n:
+            elig[number] = False
+        key = (n, np.packbits(elig).tobytes())
+        hit = state.splits.get(key)
+        if hit is not None:
+            return hit
+        comp = np.flatnonzero(elig & (status == _COMPLETE))
+        pruned = np.flatnonzero(elig & (status == _PRUNED))
+        k = self._n_below(len(comp) + len(pruned))
+        if k <= len(comp):
+            pick = _mo_select(state.mo[comp], k) if state.n_obj > 1 else _smallest(state.loss[comp], k)
+            below = comp[pick]
+        else:
+            order = np.lexsort((pruned, state.loss[pruned], -state.step[pruned]))
+            below = np.sort(np.concatenate([comp, pruned[order[: k - len(comp)]]]))
+        elig[below] = False
+        result = (below, np.flatnonzero(elig))
+        if len(state.splits) > 64:
+            state.splits.clear()
+        state.splits[key] = result
+        return result
+
+    def _uniform(self, rng: np.random.Generator, dist: Distribution) -> Any:
+        return dist.from_unit(float(rng.random()))
+
+    def sample(self, history: History, trial: FrozenTrial, name: str, dist: Distribution) -> Any:
+        rng = self.rng(trial, name)
+        if dist.is_single():
+            return dist.from_unit(0.5)
+        with self._lock:
+            state = self._state(history)
+            if state.n_finished < self.n_startup_trials:
+                return self._uniform(rng, dist)
+            col = state.column(name, dist)
+            below, above = self._split(state, [col], trial.number)
+            value = self._sample_one(rng, col, below, above)
+        if not dist.contains(value):  # cannot happen with from_unit; be safe rather than fail a trial
+            return self._uniform(rng, dist)
+        return value
+
+    def _sample_one(self, rng: _Rng, col: _Column, below: np.ndarray, above: np.ndarray) -> Any:
+        dist = col.dist
+        size = self.n_ei_candidates
+        wb = default_weights(len(below))
+        wa = default_weights(len(above))
+        if isinstance(dist, CategoricalDistribution):
+            nc = len(dist.choices)
+            pb = _categorical_probs(col.u[below].astype(np.intp), wb, self.prior_weight, nc)
+            pa = _categorical_probs(col.u[above].astype(np.intp), wa, self.prior_weight, nc)
+            cand = _pick(pb, rng.random(size))
+            score = np.log(pb[cand]) - np.log(pa[cand])
+            return dist.choices[int(cand[int(np.argmax(score))])]
+        below, wb = _reduce(below, wb)
+        above, wa = _reduce(above, wa)
+        lb = _Numeric1D(col.u[below], wb, self.prior_weight, self.consider_endpoints)
+        la = _Numeric1D(col.u[above], wa, self.prior_weight, self.consider_endpoints)
+        u, values = _snap(dist, lb.sample(rng, size))
+        best = int(np.argmax(lb.log_pdf(u) - la.log_pdf(u)))
+        return values[best] if values is not None else dist.from_unit(float(u[best]))
+
+    def sample_joint(self, history: History, trial: FrozenTrial) -> dict[str, Any]:
+        if not self.multivariate:
+            return {}
+        with self._lock:
+            state = self._state(history)
+            if state.n_finished < self.n_startup_trials:
+                return {}
+            space = state.intersection()
+            if not space:
+                return {}
+            names = sorted(space)
+            cols = [state.column(n, space[n]) for n in names]
+            below, above = self._split(state, cols, trial.number)
+            wb = default_weights(len(below))
+            wa = default_weights(len(above))
+            below, wb = _reduce(below, wb)
+            above, wa = _reduce(above, wa)
+            lb = _Joint(cols, below, wb, self.prior_weight)
+            la = _Joint(cols, above, wa, self.prior_weight)
+        rng = self.rng(trial, _JOINT_SALT)
+        xs = lb.sample(rng, self.n_ei_candidates)
+        snapped: list[list[Any] | None] = []
+        for j, col in enumerate(cols):
+            if col.categorical:
+                snapped.append(None)
+            else:
+                xs[j], values = _snap(col.dist, xs[j])
+                snapped.append(values)
+        best = int(np.argmax(lb.log_pdf(xs) - la.log_pdf(xs)))
+        out: dict[str, Any] = {}
+        for j, col in enumerate(cols):
+            dist = col.dist
+            values = snapped[j]
+            if isinstance(dist, CategoricalDistribution):
+                value: Any = dist.choices[int(xs[j][best])]
+            elif values is not None:
+                value = values[best]
+            else:
+                value = dist.from_unit(float(xs[j][best]))
+            out[col.name] = value if dist.contains(value) else self._uniform(rng, dist)
+        return out
+
+
+def _check_int(key: str, value: Any, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ConfigError(f"tpe option {key!r} must be an integer >= {low}, got {value!r}")

@@ -1,0 +1,25 @@
+"""Search spaces: parameter kinds, their unit-cube encoding, and spaces declared as data."""
+
+from itero.space._distributions import (
+    CategoricalChoice,
+    CategoricalDistribution,
+    Distribution,
+    FloatDistribution,
+    IntDistribution,
+    check_compatible,
+    distribution_from_dict,
+)
+from itero.space._yaml import apply_override, parse_distribution, parse_space
+
+__all__ = [
+    "CategoricalChoice",
+    "CategoricalDistribution",
+    "Distribution",
+    "FloatDistribution",
+    "IntDistribution",
+    "apply_override",
+    "check_compatible",
+    "distribution_from_dict",
+    "parse_distribution",
+    "parse_space",
+]

@@ -1,0 +1,138 @@
+"""Opening a database: engine settings per backend, and schema migrations applied under a lock.
+
+SQLite runs in WAL mode with a busy timeout; write transactions start with ``BEGIN IMMEDIATE`` so that two
+writers queue on the busy timeout instead of failing with "database is locked" when a read lock cannot be
+upgraded. Reads run outside explicit transactions (one snapshot per statement), which incremental reads allow
+(see ``_schema``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.pool import NullPool, StaticPool
+
+from itero.exceptions import StorageError
+from itero.store._schema import SCHEMA_REVISION
+
+_MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def open_engine(url: str) -> Engine:
+    """A SQLAlchemy engine for ``url`` with itero's settings; raises StorageError with the URL on failure."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise StorageError(
+            f"storage {url!r} is not a database URL; expected e.g. 'sqlite:///itero.db' or 'postgresql://user@host/db'"
+        ) from None
+    backend = parsed.get_backend_name()
+    try:
+        if backend == "sqlite":
+            engine = _sqlite_engine(url, parsed.database)
+        elif backend == "postgresql":
+            if parsed.drivername == "postgresql":
+                parsed = parsed.set(drivername="postgresql+psycopg")
+            engine = create_engine(parsed, pool_pre_ping=True, pool_size=2, max_overflow=4)
+        else:
+            raise StorageError(f"storage {url!r}: backend {backend!r} is not supported; use sqlite or postgresql")
+    except NoSuchModuleError as exc:
+        raise StorageError(f"storage {url!r}: database driver missing ({exc}); pip install 'itero[postgres]'") from None
+    except ModuleNotFoundError as exc:
+        raise StorageError(f"storage {url!r}: database driver missing ({exc}); pip install 'itero[postgres]'") from None
+    _migrate(engine, url)
+    return engine
+
+
+def _sqlite_engine(url: str, database: str | None) -> Engine:
+    memory = not database or database == ":memory:"
+    if memory:
+        engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
+    else:
+        Path(database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)  # type: ignore[arg-type]
+        engine = create_engine(
+            url,
+            poolclass=NullPool if os.environ.get("ITERO_SQLITE_NULLPOOL") else None,
+            connect_args={"timeout": 60, "check_same_thread": False},
+        )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # itero emits BEGIN itself
+        cur = dbapi_conn.cursor()
+        if not memory:
+            cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA busy_timeout=60000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        if not conn.get_execution_options().get("itero_read"):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+@contextlib.contextmanager
+def _migration_lock(engine: Engine, url: str) -> Iterator[None]:
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(7242001)"))
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(7242001)"))
+                conn.commit()
+        return
+    database = make_url(url).database
+    if not database or database == ":memory:":
+        yield
+        return
+    with open(str(Path(database).expanduser()) + ".lock", "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _migrate(engine: Engine, url: str) -> None:
+    try:
+        if current_revision(engine) == SCHEMA_REVISION:
+            return
+        with _migration_lock(engine, url):
+            revision = current_revision(engine)
+            if revision == SCHEMA_REVISION:
+                return
+            known = {p.name.split("_", 1)[0] for p in (_MIGRATIONS / "versions").glob("*.py")}
+            if revision is not None and revision not in known:
+                raise StorageError(
+                    f"storage {url!r} has schema revision {revision!r}, newer than this itero knows "
+                    f"({SCHEMA_REVISION!r}); upgrade itero"
+                )
+            cfg = Config()
+            cfg.set_main_option("script_location", str(_MIGRATIONS))
+            with engine.begin() as conn:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+    except OperationalError as exc:
+        raise StorageError(f"cannot open storage {url!r}: {exc.orig}") from None

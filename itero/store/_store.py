@@ -1,0 +1,593 @@
+"""The store: the only shared state of a study. Every worker is a peer that reads and writes through it.
+
+    >>> store = Store("sqlite://")                      # in memory; "sqlite:///itero.db" or "postgresql://…"
+    >>> rec = store.create_study("s", {"loss": "minimize"})
+    >>> trial_id, number = store.create_trial(rec.id)
+    >>> store.write_trial(rec.id, trial_id, state="COMPLETE", metrics={"loss": 0.5})
+
+Writes are short transactions that each take the study's next clock value as the rows' ``version``;
+``read_changes`` returns only what changed since a version, so a worker's cost of staying current does not grow
+with the size of the study. Claims are compare-and-set updates (``WHERE state IN (...)``), so two workers never
+run the same trial.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import BigInteger, Connection, Float, Integer, and_, bindparam, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from itero.exceptions import DuplicatedStudyError, StudyNotFoundError
+from itero.store._artifacts import ArtifactStore, default_root
+from itero.store._engine import open_engine
+from itero.store._prepared import Prepared
+from itero.store._schema import checkpoints, reports, runs, studies, trial_runs, trials, workers
+
+_dumps = json.dumps
+
+
+@dataclass(frozen=True)
+class StudyRecord:
+    id: int
+    name: str
+    directions: dict[str, str]
+    config: dict[str, Any]
+    created_at: float
+
+
+@dataclass(frozen=True)
+class RunCost:
+    """One run of a trial (from a fresh start or a resume to a stop, pause, crash or end)."""
+
+    start_step: int
+    end_step: int
+    wall_seconds: float
+    cpu_seconds: float
+    started_at: float
+    outcome: str
+
+
+class Store:
+    """Persistence of studies, trials, reports, costs and checkpoints in one SQL database."""
+
+    def __init__(self, url: str = "sqlite:///itero.db", artifacts: str | os.PathLike[str] | None = None) -> None:
+        self.url = url
+        self.engine = open_engine(url)
+        self._read = self.engine.execution_options(itero_read=True)
+        self.artifacts = ArtifactStore(artifacts if artifacts is not None else default_root(url))
+        self._q = _Statements(self.engine)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # ------------------------------------------------------------------ studies
+    def create_study(
+        self,
+        name: str,
+        directions: Mapping[str, str],
+        config: Mapping[str, Any] | None = None,
+        load_if_exists: bool = False,
+    ) -> StudyRecord:
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    insert(studies).values(
+                        name=name,
+                        directions=_dumps(dict(directions)),
+                        config=_dumps(dict(config or {})),
+                        created_at=time.time(),
+                    )
+                )
+        except IntegrityError:
+            if not load_if_exists:
+                raise DuplicatedStudyError(
+                    f"study {name!r} already exists in {self.url}; pass load_if_exists=True to continue it "
+                    "or choose another name"
+                ) from None
+        return self.get_study(name)
+
+    def get_study(self, name: str) -> StudyRecord:
+        with self._read.connect() as conn:
+            row = conn.execute(select(studies).where(studies.c.name == name)).first()
+        if row is None:
+            names = [s.name for s in self.list_studies()]
+            known = ", ".join(repr(n) for n in names[:20]) if names else "none"
+            raise StudyNotFoundError(f"no study named {name!r} in {self.url}; studies there: {known}")
+        return StudyRecord(row.id, row.name, json.loads(row.directions), json.loads(row.config), row.created_at)
+
+    def list_studies(self) -> list[StudyRecord]:
+        with self._read.connect() as conn:
+            rows = conn.execute(select(studies).order_by(studies.c.id)).all()
+        return [StudyRecord(r.id, r.name, json.loads(r.directions), json.loads(r.config), r.created_at) for r in rows]
+
+    def update_study_config(self, study_id: int, config: Mapping[str, Any]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(studies).where(studies.c.id == study_id).values(config=_dumps(dict(config))))
+
+    def delete_study(self, name: str) -> None:
+        rec = self.get_study(name)
+        digests = self.checkpoint_digests(rec.id)
+        with self.engine.begin() as conn:
+            for table in (checkpoints, trial_runs, reports, trials, workers, runs):
+                conn.execute(table.delete().where(table.c.study_id == rec.id))
+            conn.execute(studies.delete().where(studies.c.id == rec.id))
+        for digest in digests:
+            self.artifacts.delete(digest)
+
+    def state_counts(self) -> dict[int, dict[str, int]]:
+        """``{study_id: {state: count}}`` for every study."""
+        out: dict[int, dict[str, int]] = {}
+        with self._read.connect() as conn:
+            q = select(trials.c.study_id, trials.c.state, func.count()).group_by(trials.c.study_id, trials.c.state)
+            for sid, state, n in conn.execute(q):
+                out.setdefault(sid, {})[state] = n
+        return out
+
+    # ------------------------------------------------------------------ clock
+    def _tick(self, conn: Connection, study_id: int) -> int:
+        """The study's next version; the row lock it takes orders concurrent writers (PostgreSQL)."""
+        return int(self._q.tick.run(conn, {"sid": study_id}).scalar_one())
+
+    # ------------------------------------------------------------------ optimize runs and workers
+    def create_run(
+        self,
+        study_id: int,
+        n_trials: int | None,
+        max_steps: int | None,
+        steps_at_start: int,
+        deadline: float | None,
+    ) -> int:
+        with self.engine.begin() as conn:
+            return int(
+                conn.execute(
+                    insert(runs)
+                    .values(
+                        study_id=study_id,
+                        n_trials=n_trials,
+                        max_steps=max_steps,
+                        steps_at_start=steps_at_start,
+                        deadline=deadline,
+                        created_at=time.time(),
+                    )
+                    .returning(runs.c.id)
+                ).scalar_one()
+            )
+
+    def end_run(self, run_id: int) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(runs).where(runs.c.id == run_id).values(ended_at=time.time()))
+
+    def get_run(self, run_id: int) -> Any:
+        with self._read.connect() as conn:
+            return conn.execute(select(runs).where(runs.c.id == run_id)).one()
+
+    def run_seconds(self, study_id: int) -> float:
+        """Wall seconds spent by all ended optimize runs of the study."""
+        with self._read.connect() as conn:
+            total = conn.execute(
+                select(func.sum(runs.c.ended_at - runs.c.created_at)).where(
+                    runs.c.study_id == study_id, runs.c.ended_at.is_not(None)
+                )
+            ).scalar()
+        return float(total or 0.0)
+
+    def register_worker(self, study_id: int) -> int:
+        now = time.time()
+        with self.engine.begin() as conn:
+            return int(
+                conn.execute(
+                    insert(workers)
+                    .values(
+                        study_id=study_id,
+                        host=socket.gethostname()[:255],
+                        pid=os.getpid(),
+                        started_at=now,
+                        heartbeat_at=now,
+                    )
+                    .returning(workers.c.id)
+                ).scalar_one()
+            )
+
+    def workers_of_process(self, study_id: int, pid: int) -> list[int]:
+        """Ids of the workers that process ``pid`` on this host registered for the study."""
+        with self._read.connect() as conn:
+            return list(
+                conn.execute(
+                    select(workers.c.id).where(
+                        workers.c.study_id == study_id,
+                        workers.c.pid == pid,
+                        workers.c.host == socket.gethostname()[:255],
+                    )
+                ).scalars()
+            )
+
+    def heartbeat(self, worker_id: int, finished: bool = False) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(workers).where(workers.c.id == worker_id).values(heartbeat_at=time.time(), finished=finished)
+            )
+
+    # ------------------------------------------------------------------ trials
+    def create_trial(
+        self,
+        study_id: int,
+        *,
+        run_id: int | None = None,
+        worker_id: int | None = None,
+        state: str = "RUNNING",
+        params: Mapping[str, Any] | None = None,
+        distributions: Mapping[str, Any] | None = None,
+        parent_id: int | None = None,
+        checkpoint_id: int | None = None,
+        system_attrs: Mapping[str, Any] | None = None,
+    ) -> tuple[int, int]:
+        """A new trial ``(id, number)``; raises ``RunFull`` when the run's ``n_trials`` are all started."""
+        q = self._q
+        with self.engine.begin() as conn:
+            if run_id is not None and not q.take_slot.run(conn, {"rid": run_id}).rowcount:
+                raise RunFull(run_id)
+            row: Any = q.next_number.run(conn, {"sid": study_id}).one()
+            number, version = int(row[0]), int(row[1])
+            trial_id = q.insert_trial.run(
+                conn,
+                {
+                    "study_id": study_id,
+                    "number": number - 1,
+                    "state": state,
+                    "worker_id": worker_id,
+                    "params": _dumps(dict(params or {})),
+                    "distributions": _dumps(dict(distributions or {})),
+                    "parent_id": parent_id,
+                    "checkpoint_id": checkpoint_id,
+                    "system_attrs": _dumps(dict(system_attrs or {})),
+                    "started_at": time.time() if state == "RUNNING" else None,
+                    "version": version,
+                },
+            ).scalar_one()
+        return int(trial_id), int(number - 1)
+
+    def claim_trial(
+        self,
+        study_id: int,
+        trial_id: int,
+        from_states: Sequence[str],
+        worker_id: int | None,
+        run_id: int | None = None,
+    ) -> bool:
+        """Atomically move a trial from one of ``from_states`` to RUNNING for ``worker_id``; False if lost."""
+        with self.engine.begin() as conn:
+            version = self._tick(conn, study_id)
+            claimed = conn.execute(
+                update(trials)
+                .where(trials.c.id == trial_id, trials.c.state.in_(list(from_states)))
+                .values(
+                    state="RUNNING",
+                    worker_id=worker_id,
+                    version=version,
+                    started_at=func.coalesce(trials.c.started_at, time.time()),
+                )
+            ).rowcount
+            if claimed and run_id is not None:
+                conn.execute(update(runs).where(runs.c.id == run_id).values(started=runs.c.started + 1))
+            return bool(claimed)
+
+    def write_trial(
+        self,
+        study_id: int,
+        trial_id: int,
+        *,
+        state: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        distributions: Mapping[str, Any] | None = None,
+        metrics: Mapping[str, float] | None = None,
+        step: int | None = None,
+        reports_: Iterable[tuple[int, Mapping[str, float]]] = (),
+        error: str | None = None,
+        user_attrs: Mapping[str, Any] | None = None,
+        cost: tuple[int, float, float] | None = None,
+        run: RunCost | None = None,
+        worker_id: int | None = None,
+        checkpoint: tuple[int, str, int] | None = None,
+    ) -> int | None:
+        """Write what changed about a running trial in one transaction; returns the new checkpoint's id.
+
+        ``cost`` adds ``(steps, wall seconds, CPU seconds)`` spent since the last write to the trial's totals;
+        ``run`` records one finished run of the trial (its own totals were added through ``cost``).
+        """
+        now = time.time()
+        finished = state in ("COMPLETE", "PRUNED", "FAILED")
+        values: dict[str, Any] = {
+            "tid": trial_id,
+            "state": state,
+            "params": None if params is None else _dumps(dict(params)),
+            "distributions": None if distributions is None else _dumps(dict(distributions)),
+            "metrics": None if metrics is None else _dumps(dict(metrics), allow_nan=True),
+            "step": step,
+            "error": error,
+            "user_attrs": None if user_attrs is None else _dumps(dict(user_attrs), default=str),
+            "completed_at": now if finished else None,
+            "d_steps": cost[0] if cost else 0,
+            "d_wall": cost[1] if cost else 0.0,
+            "d_cpu": cost[2] if cost else 0.0,
+            "d_runs": 1 if run is not None else 0,
+            "checkpoint_id": None,
+        }
+        q = self._q
+        with self.engine.begin() as conn:
+            version = q.tick.run(conn, {"sid": study_id}).scalar_one()
+            values["version"] = version
+            report_rows = [
+                {
+                    "study_id": study_id,
+                    "trial_id": trial_id,
+                    "step": s,
+                    "metrics": _dumps(dict(m), allow_nan=True),
+                    "version": version,
+                }
+                for s, m in reports_
+            ]
+            if report_rows:
+                q.insert_report.run_many(conn, report_rows)
+            if checkpoint is not None:
+                ck_step, digest, size = checkpoint
+                values["checkpoint_id"] = conn.execute(
+                    insert(checkpoints)
+                    .values(
+                        study_id=study_id,
+                        trial_id=trial_id,
+                        step=ck_step,
+                        digest=digest,
+                        size=size,
+                        created_at=now,
+                    )
+                    .returning(checkpoints.c.id)
+                ).scalar_one()
+            if run is not None:
+                q.insert_run.run(
+                    conn,
+                    {
+                        "study_id": study_id,
+                        "trial_id": trial_id,
+                        "worker_id": worker_id,
+                        "start_step": run.start_step,
+                        "end_step": run.end_step,
+                        "wall_seconds": run.wall_seconds,
+                        "cpu_seconds": run.cpu_seconds,
+                        "started_at": run.started_at,
+                        "ended_at": now,
+                        "outcome": run.outcome,
+                    },
+                )
+            q.update_trial.run(conn, values)
+        return values["checkpoint_id"]
+
+    def release_trials(
+        self,
+        study_id: int,
+        *,
+        worker_id: int | None = None,
+        stale_before: float | None = None,
+        max_retries: int = 2,
+        reason: str = "its worker died",
+    ) -> list[int]:
+        """Give back the RUNNING trials of a dead worker (or of workers silent since ``stale_before``).
+
+        Each goes back to WAITING, to be resumed from its last checkpoint or retried from scratch by another
+        worker, unless it has already been retried ``max_retries`` times: then it is FAILED with the reason.
+        """
+        with self.engine.begin() as conn:
+            cond = [trials.c.study_id == study_id, trials.c.state == "RUNNING"]
+            if worker_id is not None:
+                cond.append(trials.c.worker_id == worker_id)
+            if stale_before is not None:
+                stale = select(workers.c.id).where(
+                    workers.c.study_id == study_id, workers.c.heartbeat_at < stale_before
+                )
+                cond.append(trials.c.worker_id.in_(stale))
+            rows = conn.execute(select(trials.c.id, trials.c.retries).where(and_(*cond))).all()
+            if not rows:
+                return []
+            version = self._tick(conn, study_id)
+            now = time.time()
+            for tid, retries in rows:
+                if retries >= max_retries:
+                    conn.execute(
+                        update(trials)
+                        .where(trials.c.id == tid)
+                        .values(
+                            state="FAILED",
+                            completed_at=now,
+                            version=version,
+                            retries=retries + 1,
+                            error=f"{reason} while running this trial {retries + 1} times; not retried again",
+                        )
+                    )
+                else:
+                    conn.execute(
+                        update(trials)
+                        .where(trials.c.id == tid)
+                        .values(state="WAITING", worker_id=None, version=version, retries=retries + 1)
+                    )
+        return [r[0] for r in rows]
+
+    # ------------------------------------------------------------------ reads
+    def read_changes(self, study_id: int, since: int) -> tuple[int, list[Any], list[Any]]:
+        """``(version, trial rows, report rows)`` changed after version ``since``, up to ``version``."""
+        q = self._q
+        with self._read.connect() as conn:
+            version = int(q.clock.run(conn, {"sid": study_id}).scalar_one())
+            if version == since:
+                return version, [], []
+            window = {"sid": study_id, "lo": since, "hi": version}
+            trial_rows = q.changed_trials.run(conn, window).all()
+            report_rows = q.changed_reports.run(conn, window).all()
+        return version, list(trial_rows), list(report_rows)
+
+    def trial_runs(self, study_id: int) -> list[Any]:
+        with self._read.connect() as conn:
+            return list(
+                conn.execute(
+                    select(trial_runs).where(trial_runs.c.study_id == study_id).order_by(trial_runs.c.id)
+                ).all()
+            )
+
+    # ------------------------------------------------------------------ checkpoints
+    def save_checkpoint_data(self, data: bytes) -> tuple[str, int]:
+        """Write checkpoint bytes to the artifact store; the row is written with the trial (``write_trial``)."""
+        return self.artifacts.put(data), len(data)
+
+    def load_checkpoint(self, checkpoint_id: int) -> tuple[int, int, bytes]:
+        """``(trial_id, step, bytes)`` of a checkpoint, verified against its hash."""
+        with self._read.connect() as conn:
+            row = conn.execute(select(checkpoints).where(checkpoints.c.id == checkpoint_id)).one()
+        return row.trial_id, row.step, self.artifacts.get(row.digest)
+
+    def checkpoint_step(self, checkpoint_id: int) -> int:
+        with self._read.connect() as conn:
+            return int(conn.execute(select(checkpoints.c.step).where(checkpoints.c.id == checkpoint_id)).scalar_one())
+
+    def checkpoint_digests(self, study_id: int) -> list[str]:
+        with self._read.connect() as conn:
+            return list(conn.execute(select(checkpoints.c.digest).where(checkpoints.c.study_id == study_id)).scalars())
+
+    def checkpoint_bytes(self, study_id: int) -> int:
+        with self._read.connect() as conn:
+            return int(
+                conn.execute(
+                    select(func.coalesce(func.sum(checkpoints.c.size), 0)).where(checkpoints.c.study_id == study_id)
+                ).scalar_one()
+            )
+
+    @property
+    def artifacts_root(self) -> Path:
+        return self.artifacts.root
+
+
+class RunFull(Exception):
+    """The optimize run has started all the trials it may start."""
+
+
+def _keep(column: Any, name: str) -> Any:
+    """``COALESCE(:name, column)``: a NULL parameter leaves the column as it is."""
+    return func.coalesce(bindparam(name, type_=column.type), column)
+
+
+class _Statements:
+    """The store's hot statements, compiled once for the engine (see ``_prepared``)."""
+
+    def __init__(self, engine: Any) -> None:
+        sid = bindparam("sid", type_=Integer)
+        self.tick = Prepared(
+            update(studies).where(studies.c.id == sid).values(clock=studies.c.clock + 1).returning(studies.c.clock),
+            engine,
+        )
+        self.clock = Prepared(select(studies.c.clock).where(studies.c.id == sid), engine)
+        self.take_slot = Prepared(
+            update(runs)
+            .where(
+                runs.c.id == bindparam("rid", type_=Integer),
+                runs.c.n_trials.is_(None) | (runs.c.started < runs.c.n_trials),
+            )
+            .values(started=runs.c.started + 1),
+            engine,
+        )
+        self.next_number = Prepared(
+            update(studies)
+            .where(studies.c.id == sid)
+            .values(next_number=studies.c.next_number + 1, clock=studies.c.clock + 1)
+            .returning(studies.c.next_number, studies.c.clock),
+            engine,
+        )
+        self.insert_trial = Prepared(
+            insert(trials)
+            .returning(trials.c.id)
+            .values(
+                {
+                    c: bindparam(c, type_=trials.c[c].type)
+                    for c in (
+                        "study_id",
+                        "number",
+                        "state",
+                        "worker_id",
+                        "params",
+                        "distributions",
+                        "parent_id",
+                        "checkpoint_id",
+                        "system_attrs",
+                        "started_at",
+                        "version",
+                    )
+                }
+            ),
+            engine,
+        )
+        self.insert_report = Prepared(
+            insert(reports).values(
+                {
+                    c: bindparam(c, type_=reports.c[c].type)
+                    for c in ("study_id", "trial_id", "step", "metrics", "version")
+                }
+            ),
+            engine,
+        )
+        self.insert_run = Prepared(
+            insert(trial_runs).values(
+                {
+                    c: bindparam(c, type_=trial_runs.c[c].type)
+                    for c in (
+                        "study_id",
+                        "trial_id",
+                        "worker_id",
+                        "start_step",
+                        "end_step",
+                        "wall_seconds",
+                        "cpu_seconds",
+                        "started_at",
+                        "ended_at",
+                        "outcome",
+                    )
+                }
+            ),
+            engine,
+        )
+        c = trials.c
+        self.update_trial = Prepared(
+            update(trials)
+            .where(c.id == bindparam("tid", type_=Integer))
+            .values(
+                state=_keep(c.state, "state"),
+                params=_keep(c.params, "params"),
+                distributions=_keep(c.distributions, "distributions"),
+                metrics=_keep(c.metrics, "metrics"),
+                step=_keep(c.step, "step"),
+                error=_keep(c.error, "error"),
+                user_attrs=_keep(c.user_attrs, "user_attrs"),
+                completed_at=_keep(c.completed_at, "completed_at"),
+                checkpoint_id=_keep(c.checkpoint_id, "checkpoint_id"),
+                steps_run=c.steps_run + bindparam("d_steps", type_=Integer),
+                wall_seconds=c.wall_seconds + bindparam("d_wall", type_=Float),
+                cpu_seconds=c.cpu_seconds + bindparam("d_cpu", type_=Float),
+                n_runs=c.n_runs + bindparam("d_runs", type_=Integer),
+                version=bindparam("version", type_=BigInteger),
+            ),
+            engine,
+        )
+        window = (bindparam("lo", type_=BigInteger), bindparam("hi", type_=BigInteger))
+        self.changed_trials = Prepared(
+            select(trials).where(c.study_id == sid, c.version > window[0], c.version <= window[1]), engine
+        )
+        r = reports.c
+        self.changed_reports = Prepared(
+            select(r.trial_id, r.step, r.metrics)
+            .where(r.study_id == sid, r.version > window[0], r.version <= window[1])
+            .order_by(r.id),
+            engine,
+        )

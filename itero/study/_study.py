@@ -1,0 +1,366 @@
+"""Studies: create or load one, optimize an objective, ask and tell, read the results.
+
+>>> import itero
+>>> def objective(trial):
+...     x = trial.suggest_float("x", -10, 10)
+...     return (x - 2) ** 2
+>>> study = itero.create_study("quadratic", storage="sqlite://", objectives={"loss": "minimize"})
+>>> study.optimize(objective, n_trials=20, show_progress=False)
+>>> round(study.best_trial.params["x"])
+2
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from itero._spec import spec_of
+from itero.exceptions import ConfigError
+from itero.executors import Budget, RunContext, Worker, run_processes
+from itero.samplers import BaseSampler, make_sampler
+from itero.schedulers import BaseScheduler, make_scheduler
+from itero.space import Distribution, parse_space
+from itero.store import Store
+from itero.store._cache import StudyCache
+from itero.study._pareto import non_dominated
+from itero.study._progress import StudyProgress
+from itero.trial import FrozenTrial, History, TrialState
+from itero.trial._trial import Trial
+
+logger = logging.getLogger("itero")
+
+DEFAULT_STORAGE = "sqlite:///itero.db"
+_DIRECTIONS = ("maximize", "minimize")
+
+
+@dataclass(frozen=True)
+class StudyTotals:
+    """What a study has spent so far, over all its optimize runs."""
+
+    trials: int
+    finished: int
+    steps: int
+    wall_seconds: float
+    cpu_seconds: float
+    run_seconds: float
+    checkpoint_bytes: int
+
+
+def check_objectives(objectives: Any) -> dict[str, str]:
+    """Validate ``{metric: "maximize" | "minimize"}``."""
+    if objectives is None:
+        return {"value": "minimize"}
+    if isinstance(objectives, str):
+        objectives = {objectives: "minimize"}
+    if not isinstance(objectives, Mapping) or not objectives:
+        raise ConfigError(f"objectives: expected a mapping of metric name to maximize|minimize, got {objectives!r}")
+    out = {}
+    for name, direction in objectives.items():
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"objectives: metric names must be non-empty strings, got {name!r}")
+        d = str(direction).lower() if isinstance(direction, str) else direction
+        if d not in _DIRECTIONS:
+            raise ConfigError(f"objectives.{name}: got {direction!r}; expected 'maximize' or 'minimize'")
+        out[name] = d
+    return out
+
+
+class Study:
+    """A named search: its objectives, sampler, scheduler and trials, all kept in ``store``."""
+
+    def __init__(
+        self,
+        store: Store,
+        name: str,
+        study_id: int,
+        directions: dict[str, str],
+        sampler: BaseSampler,
+        scheduler: BaseScheduler,
+        params: Mapping[str, Any] | None = None,
+        space: Mapping[str, Distribution] | None = None,
+    ) -> None:
+        self.store = store
+        self.name = name
+        self.id = study_id
+        self.directions = dict(directions)
+        self.sampler = sampler
+        self.scheduler = scheduler
+        self.params = dict(params or {})
+        self.space = dict(space or {})
+        self._cache = StudyCache(store, study_id, name, self.directions)
+        self._ask_ctx: RunContext | None = None
+        self._asked: dict[int, Trial] = {}
+
+    def __repr__(self) -> str:
+        return f"Study({self.name!r}, objectives={self.directions}, storage={self.store.url!r})"
+
+    # ------------------------------------------------------------------ results
+    @property
+    def history(self) -> History:
+        return self._cache.refresh()
+
+    @property
+    def trials(self) -> list[FrozenTrial]:
+        """Every trial, in order of number."""
+        return list(self.history.trials)
+
+    @property
+    def best_trial(self) -> FrozenTrial:
+        """The best COMPLETE trial (single objective; the earliest one on ties)."""
+        history = self.history
+        if history.is_multi_objective:
+            raise ValueError(
+                f"study {self.name!r} has {len(self.directions)} objectives ({', '.join(self.directions)}); "
+                "there is no single best trial: use study.pareto_front()"
+            )
+        done = history.completed()
+        if not done:
+            raise ValueError(f"study {self.name!r} has no COMPLETE trial yet")
+        return min(done, key=history.loss)
+
+    @property
+    def best_value(self) -> float:
+        return self.best_trial.metrics[next(iter(self.directions))]
+
+    @property
+    def best_params(self) -> dict[str, Any]:
+        return dict(self.best_trial.params)
+
+    def pareto_front(self) -> list[FrozenTrial]:
+        """The non-dominated COMPLETE trials (for one objective: the best ones)."""
+        history = self.history
+        done = history.completed()
+        return [done[i] for i in non_dominated([history.losses(t) for t in done])]
+
+    def totals(self) -> StudyTotals:
+        history = self.history
+        return StudyTotals(
+            trials=len(history),
+            finished=sum(1 for t in history.trials if t.state.is_finished()),
+            steps=self._cache.steps_spent,
+            wall_seconds=self._cache.wall_seconds,
+            cpu_seconds=self._cache.cpu_seconds,
+            run_seconds=self.store.run_seconds(self.id),
+            checkpoint_bytes=self.store.checkpoint_bytes(self.id),
+        )
+
+    # ------------------------------------------------------------------ optimize
+    def optimize(
+        self,
+        objective: Callable[[Trial], Any],
+        n_trials: int | None = None,
+        max_steps_total: int | None = None,
+        timeout: float | None = None,
+        n_jobs: int = 1,
+        show_progress: bool | None = None,
+        callbacks: Sequence[Callable[[FrozenTrial], None]] = (),
+    ) -> None:
+        """Run trials until ``n_trials`` more have been started (and finished), ``max_steps_total`` steps have
+        been spent in this call, or ``timeout`` seconds have passed — the first reached. ``n_jobs`` peer worker
+        processes share the work (``-1``: one per core). With no limit at all it runs until interrupted."""
+        _check_limit("n_trials", n_trials)
+        _check_limit("max_steps_total", max_steps_total)
+        if timeout is not None and (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, (int, float))
+            or timeout <= 0
+            or not math.isfinite(timeout)
+        ):
+            raise ConfigError(f"timeout must be a positive number of seconds or None, got {timeout!r}")
+        if n_jobs == -1:
+            import os
+
+            n_jobs = os.cpu_count() or 1
+        if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1:
+            raise ConfigError(f"n_jobs must be an integer >= 1 (or -1 for one per core), got {n_jobs!r}")
+        if not callable(objective):
+            raise ConfigError(f"objective must be callable, got {type(objective).__name__}")
+        self._cache.refresh()
+        steps_at_start = self._cache.steps_spent
+        deadline = time.time() + timeout if timeout is not None else None
+        run_id = self.store.create_run(self.id, n_trials, max_steps_total, steps_at_start, deadline)
+        budget = Budget(run_id=run_id, max_steps=max_steps_total, steps_at_start=steps_at_start, deadline=deadline)
+        progress = StudyProgress(self, n_trials, max_steps_total, timeout, enabled=show_progress)
+        try:
+            with progress:
+                if n_jobs == 1:
+
+                    def on_end(t: FrozenTrial) -> None:
+                        progress.update(self._cache)
+                        for cb in callbacks:
+                            cb(t)
+
+                    watch = on_end if (progress.enabled or callbacks) else None
+                    Worker(self._context(self.store, self._cache, budget), objective, watch).run()
+                else:
+                    if callbacks:
+                        raise ConfigError("callbacks run in the worker processes' parent only with n_jobs=1")
+                    self._run_parallel(objective, n_jobs, budget, lambda: progress.update(self._cache))
+        finally:
+            self.store.end_run(run_id)
+            self._cache.refresh()
+
+    def _context(self, store: Store, cache: StudyCache, budget: Budget) -> RunContext:
+        return RunContext(
+            store=store,
+            study_id=self.id,
+            study_name=self.name,
+            directions=self.directions,
+            sampler=self.sampler,
+            scheduler=self.scheduler,
+            cache=cache,
+            fixed=self.params,
+            space=self.space,
+            budget=budget,
+        )
+
+    def _run_parallel(
+        self, objective: Callable[[Trial], Any], n_jobs: int, budget: Budget, poll: Callable[[], None]
+    ) -> None:
+        url, root = self.store.url, self.store.artifacts_root
+
+        def make_worker() -> Worker:
+            store = Store(url, artifacts=root)  # a fresh connection pool in the child process
+            cache = StudyCache(store, self.id, self.name, self.directions)
+            return Worker(self._context(store, cache, budget), objective)
+
+        def release(pid: int) -> list[int]:
+            released: list[int] = []
+            for wid in self.store.workers_of_process(self.id, pid):
+                released += self.store.release_trials(self.id, worker_id=wid)
+            return released
+
+        def work_left() -> bool:
+            history = self._cache.refresh()
+            if history.with_state(TrialState.WAITING):
+                return True
+            assert budget.run_id is not None
+            run = self.store.get_run(budget.run_id)
+            slots = run.n_trials is None or run.started < run.n_trials
+            ctx = self._context(self.store, self._cache, budget)
+            return slots and not ctx.budget_exhausted() and not self.sampler.is_exhausted(history)
+
+        self.store.engine.dispose()  # children must not share the parent's connections
+        run_processes(n_jobs, make_worker, release, work_left, poll, max_restarts=3 * n_jobs + 100)
+
+    # ------------------------------------------------------------------ ask and tell
+    def ask(self, fixed: Mapping[str, Any] | None = None) -> Trial:
+        """Start a trial for a loop you drive yourself; finish it with ``tell``.
+
+        trial = study.ask()
+        x = trial.suggest_float("x", 0, 1)
+        study.tell(trial, {"loss": (x - 0.3) ** 2})
+        """
+        if self._ask_ctx is None:
+            self._ask_ctx = self._context(self.store, self._cache, Budget())
+            self._ask_ctx.worker_id = self.store.register_worker(self.id)
+        self._cache.refresh()
+        trial_id, number = self.store.create_trial(self.id, worker_id=self._ask_ctx.worker_id)
+        trial = Trial(self._ask_ctx, trial_id, number, params=fixed)
+        self._asked[number] = trial
+        return trial
+
+    def tell(
+        self,
+        trial: Trial | int,
+        values: float | Mapping[str, float] | None = None,
+        state: TrialState | str | None = None,
+    ) -> FrozenTrial:
+        """Finish an asked trial with its metrics (or a float for one objective), or with ``state`` PRUNED or
+        FAILED. Returns the stored trial."""
+        from itero.exceptions import TrialPruned
+
+        number = trial.number if isinstance(trial, Trial) else trial
+        live = self._asked.pop(number, None)
+        if live is None:
+            raise ValueError(f"trial {number} of study {self.name!r} was not asked in this process or is told")
+        st = TrialState(state) if state is not None else None
+        if st == TrialState.PRUNED:
+            live.finish(exc=TrialPruned())
+        elif st == TrialState.FAILED:
+            live.finish(exc=RuntimeError("told FAILED"))
+        elif st not in (None, TrialState.COMPLETE):
+            raise ValueError(f"tell: state must be COMPLETE, PRUNED or FAILED, got {state!r}")
+        else:
+            live.finish(values)
+        frozen = self._cache.refresh().get(live.id)
+        assert frozen is not None
+        return frozen
+
+
+def _check_limit(name: str, value: Any) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ConfigError(f"{name} must be an integer >= 1 or None, got {value!r}")
+
+
+def create_study(
+    name: str,
+    storage: str = DEFAULT_STORAGE,
+    objectives: Mapping[str, str] | None = None,
+    sampler: Any = "tpe",
+    scheduler: Any = "fifo",
+    params: Mapping[str, Any] | None = None,
+    space: Mapping[str, Any] | None = None,
+    load_if_exists: bool = False,
+    artifacts: str | None = None,
+) -> Study:
+    """Create a study (or, with ``load_if_exists=True``, continue the one of that name).
+
+    ``objectives`` maps metric names to ``"maximize"`` or ``"minimize"`` (default ``{"value": "minimize"}``);
+    ``sampler`` and ``scheduler`` take an instance, a name or ``{"name": ..., **options}``; ``params`` fixes
+    parameters the objective would otherwise search; ``space`` narrows or replaces their ranges.
+    """
+    if not isinstance(name, str) or not name.strip() or len(name) > 255:
+        raise ConfigError(f"study name must be a non-empty string of at most 255 characters, got {name!r}")
+    directions = check_objectives(objectives)
+    sampler_obj = make_sampler(sampler)
+    scheduler_obj = make_scheduler(scheduler)
+    sampler_obj.check_objectives(directions)
+    scheduler_obj.check_objectives(directions)
+    space_obj = parse_space(space) if space is not None and not _is_parsed(space) else dict(space or {})
+    if params is not None and not isinstance(params, Mapping):
+        raise ConfigError(f"params: expected a mapping of parameter name to value, got {params!r}")
+    store = storage if isinstance(storage, Store) else Store(storage, artifacts=artifacts)
+    config = {
+        "sampler": spec_of(sampler_obj),
+        "scheduler": spec_of(scheduler_obj),
+        "params": dict(params or {}),
+        "space": {k: d.to_dict() for k, d in space_obj.items()},
+    }
+    record = store.create_study(name, directions, config, load_if_exists=load_if_exists)
+    if record.directions != directions:
+        raise ConfigError(
+            f"study {name!r} exists with objectives {record.directions}, not {directions}; "
+            "use another study name to change the objectives"
+        )
+    return Study(store, name, record.id, directions, sampler_obj, scheduler_obj, params, space_obj)
+
+
+def load_study(
+    name: str,
+    storage: str = DEFAULT_STORAGE,
+    sampler: Any = None,
+    scheduler: Any = None,
+    artifacts: str | None = None,
+) -> Study:
+    """Open an existing study; its sampler, scheduler, fixed params and space come from the store unless given."""
+    from itero.space import distribution_from_dict
+
+    store = storage if isinstance(storage, Store) else Store(storage, artifacts=artifacts)
+    record = store.get_study(name)
+    config = record.config
+    sampler_obj = make_sampler(sampler if sampler is not None else config.get("sampler", "tpe"))
+    scheduler_obj = make_scheduler(scheduler if scheduler is not None else config.get("scheduler", "fifo"))
+    space = {k: distribution_from_dict(v) for k, v in config.get("space", {}).items()}
+    return Study(store, name, record.id, record.directions, sampler_obj, scheduler_obj, config.get("params"), space)
+
+
+def _is_parsed(space: Mapping[str, Any]) -> bool:
+    from itero.space import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    return all(isinstance(v, (FloatDistribution, IntDistribution, CategoricalDistribution)) for v in space.values())

@@ -1,0 +1,163 @@
+"""The built-in tasks and how an objective is found from the string a config names.
+
+This module never imports torch: a task's objective is imported only when :meth:`Task.objective` is called.
+
+>>> from itero.tasks import get_task, load_objective
+>>> get_task("digits-mlp").max_steps
+20
+>>> objective = load_objective("digits-mlp")              # a built-in task  (imports torch here)
+>>> objective = load_objective("mypkg.train:objective")   # a function in an importable module
+>>> objective = load_objective("train.py:objective")      # a function in a file, by path
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import inspect
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from itero.exceptions import ConfigError
+
+_DIRECTIONS = ("maximize", "minimize")
+
+
+@dataclass(frozen=True)
+class Task:
+    """A built-in inner problem: an objective ``f(trial)`` plus what a study needs to know about it.
+
+    ``loader`` is ``"module:function"``; the module is imported only when :meth:`objective` is called, so
+    listing tasks needs neither torch nor the task's data.
+    """
+
+    name: str
+    description: str
+    paradigm: str
+    objectives: dict[str, str] = field(hash=False)
+    max_steps: int
+    loader: str
+
+    def __post_init__(self) -> None:
+        if not self.objectives:
+            raise ConfigError(f"task {self.name!r}: objectives must name at least one metric")
+        for metric, direction in self.objectives.items():
+            if direction not in _DIRECTIONS:
+                where = f"task {self.name!r}: objectives[{metric!r}]"
+                raise ConfigError(f"{where} is {direction!r}; expected one of {_DIRECTIONS}")
+        if isinstance(self.max_steps, bool) or not isinstance(self.max_steps, int) or self.max_steps < 1:
+            got = self.max_steps
+            raise ConfigError(f"task {self.name!r}: max_steps must be an integer >= 1, got {got!r}")
+        module, sep, func = self.loader.partition(":")
+        if not (module and sep and func):
+            raise ConfigError(f"task {self.name!r}: loader must be 'module:function', got {self.loader!r}")
+
+    def objective(self) -> Callable[..., Any]:
+        """Import and return the task's objective function."""
+        module_name, _, func_name = self.loader.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise ConfigError(
+                f"task {self.name!r} cannot be loaded ({type(exc).__name__}: {exc}); "
+                "the built-in tasks need torch and scikit-learn: pip install 'itero[torch]'"
+            ) from exc
+        return _callable_attr(module, func_name, where=f"task {self.name!r} ({self.loader})")
+
+
+TASKS: dict[str, Task] = {}
+"""The built-in tasks by name (``itero tasks`` lists them)."""
+
+TASKS["digits-mlp"] = Task(
+    name="digits-mlp",
+    description=(
+        "An MLP on scikit-learn's 8x8 handwritten digits (1797 images, 10 classes; fixed stratified "
+        "60/20/20 split). Searches lr, weight_decay, width, depth, dropout, batch_size and optimizer; "
+        "one step is one epoch. Reports val_acc (the objective), val_loss and test_acc."
+    ),
+    paradigm="supervised classification",
+    objectives={"val_acc": "maximize"},
+    max_steps=20,
+    loader="itero.tasks._digits:digits_mlp",
+)
+
+
+def get_task(name: str) -> Task:
+    """The built-in task called ``name``; a :class:`~itero.exceptions.ConfigError` lists the known ones."""
+    try:
+        return TASKS[name]
+    except (KeyError, TypeError):
+        raise ConfigError(f"task: unknown task {name!r}; known tasks are {sorted(TASKS)}") from None
+
+
+def load_objective(ref: str) -> Callable[..., Any]:
+    """The objective function that ``ref`` names.
+
+    ``ref`` is a built-in task name (``"digits-mlp"``), ``"package.module:function"``, or
+    ``"path/to/file.py:function"`` (the file is loaded by path; it need not be importable).
+    Every failure is a :class:`~itero.exceptions.ConfigError` that names ``ref`` and what went wrong.
+    """
+    if not isinstance(ref, str) or not ref.strip():
+        raise ConfigError(f"task: expected a task name or 'module:function', got {ref!r}")
+    if ref in TASKS:
+        return TASKS[ref].objective()
+    if ":" not in ref:
+        raise ConfigError(
+            f"task: unknown task {ref!r}; known tasks are {sorted(TASKS)}, "
+            "or name a function as 'package.module:function' or 'path/to/file.py:function'"
+        )
+    # rpartition: a Windows path ("C:\\x\\train.py:f") keeps its drive letter.
+    target, _, func_name = ref.rpartition(":")
+    if not target or not func_name:
+        raise ConfigError(f"task {ref!r}: expected 'module:function' or 'path/to/file.py:function'")
+    if target.endswith(".py") or "/" in target or "\\" in target:
+        module = _module_from_file(target, ref)
+        return _callable_attr(module, func_name, where=f"task {ref!r}", label=repr(module.__file__))
+    try:
+        module = importlib.import_module(target)
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        raise ConfigError(f"task {ref!r}: cannot import module {target!r} ({error})") from exc
+    return _callable_attr(module, func_name, where=f"task {ref!r}")
+
+
+def _module_from_file(target: str, ref: str) -> Any:
+    path = Path(target).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"task {ref!r}: file {str(path)!r} not found (resolved to {str(path.resolve())!r})")
+    path = path.resolve()
+    # A stable, unique module name per file, so that functions and classes defined there pickle by reference
+    # within this process and two files called train.py do not collide.
+    digest = hashlib.sha1(str(path).encode()).hexdigest()[:10]
+    name = f"itero_user_{path.stem.replace('-', '_').replace('.', '_')}_{digest}"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ConfigError(f"task {ref!r}: cannot load {str(path)!r} as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[name]
+        error = f"{type(exc).__name__}: {exc}"
+        raise ConfigError(f"task {ref!r}: error while loading {str(path)!r} ({error})") from exc
+    return module
+
+
+def _callable_attr(module: Any, func_name: str, where: str, label: str | None = None) -> Callable[..., Any]:
+    try:
+        obj = getattr(module, func_name)
+    except AttributeError:
+        functions = sorted(n for n, v in vars(module).items() if inspect.isfunction(v) and n[:1] != "_")
+        name = label or repr(module.__name__)
+        message = f"{where}: {name} has no attribute {func_name!r}; its functions are {functions}"
+        raise ConfigError(message) from None
+    if not callable(obj):
+        raise ConfigError(f"{where}: {func_name!r} is a {type(obj).__name__}, not a callable objective")
+    return obj

@@ -1,0 +1,58 @@
+"""A read-only snapshot of one trial, as stored."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from itero.space import Distribution
+from itero.trial._state import TrialState
+
+
+@dataclass
+class TrialCost:
+    """What running a trial cost, summed over all its runs (a resumed trial has several)."""
+
+    steps: int = 0
+    wall_seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    runs: int = 0
+
+
+@dataclass
+class FrozenTrial:
+    """One trial as the store knows it.
+
+    ``metrics`` holds the final metrics of a finished trial, or the latest reported ones of an unfinished trial;
+    ``reports`` maps each reported step to its metrics. ``parent_id`` is the trial whose checkpoint this one
+    started from (a PBT clone or a shared-weights start), ``None`` for a fresh start.
+    """
+
+    id: int
+    number: int
+    state: TrialState
+    params: dict[str, Any] = field(default_factory=dict)
+    distributions: dict[str, Distribution] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    reports: dict[int, dict[str, float]] = field(default_factory=dict)
+    step: int = 0
+    parent_id: int | None = None
+    checkpoint_id: int | None = None
+    error: str | None = None
+    cost: TrialCost = field(default_factory=TrialCost)
+    datetime_start: dt.datetime | None = None
+    datetime_complete: dt.datetime | None = None
+    user_attrs: dict[str, Any] = field(default_factory=dict)
+    system_attrs: dict[str, Any] = field(default_factory=dict)
+    retries: int = 0
+
+    @property
+    def duration(self) -> dt.timedelta | None:
+        if self.datetime_start is None or self.datetime_complete is None:
+            return None
+        return self.datetime_complete - self.datetime_start
+
+    def value(self, metric: str) -> float | None:
+        """The trial's value of ``metric``: final if finished, else the latest reported."""
+        return self.metrics.get(metric)

@@ -1,0 +1,384 @@
+"""The live trial an objective receives: define-by-run parameters, steps, reports and checkpoints.
+
+    def objective(trial: itero.Trial) -> None:
+        lr = trial.suggest_float("lr", 1e-4, 1.0, log=True)
+        model, opt = build(lr)
+        state = trial.restore()                 # None on a fresh start
+        if state is not None:
+            model.load_state_dict(state["model"])
+        for epoch in trial.steps(max_steps=20):  # ends early when the scheduler stops or pauses the trial
+            train_one_epoch(model, opt)
+            trial.report(epoch, {"val_acc": evaluate(model)}, state=lambda: {"model": model.state_dict()})
+
+Reports are buffered and written at most about once a second, at decision points and at the end, so reporting
+every step stays cheap; ``state`` is serialised only when the scheduler needs it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from itero.exceptions import SpaceError
+from itero.space import (
+    CategoricalChoice,
+    CategoricalDistribution,
+    Distribution,
+    FloatDistribution,
+    IntDistribution,
+    apply_override,
+    check_compatible,
+)
+from itero.store import RunCost, dump_state, load_state
+from itero.trial._frozen import FrozenTrial, TrialCost
+from itero.trial._state import TrialState
+
+if TYPE_CHECKING:
+    from itero.executors._context import RunContext
+
+logger = logging.getLogger("itero")
+
+_FLUSH_SECONDS = float(os.environ.get("ITERO_FLUSH_SECONDS", "1.0"))
+
+
+class Trial:
+    """One run of one trial, inside a worker. Created by itero; objectives only call its methods."""
+
+    def __init__(
+        self,
+        ctx: RunContext,
+        trial_id: int,
+        number: int,
+        *,
+        params: Mapping[str, Any] | None = None,
+        distributions: Mapping[str, Distribution] | None = None,
+        start_step: int = 0,
+        checkpoint_id: int | None = None,
+        parent_id: int | None = None,
+        metrics: Mapping[str, float] | None = None,
+        prior_steps: int = 0,
+    ) -> None:
+        self._ctx = ctx
+        self.id = trial_id
+        self.number = number
+        self._params: dict[str, Any] = dict(params or {})
+        self._distributions: dict[str, Distribution] = dict(distributions or {})
+        self._params_dirty = False
+        self._start_step = start_step
+        self._prior_steps = prior_steps  # steps spent by the trial's earlier runs
+        self._step = start_step
+        self._checkpoint_id = checkpoint_id
+        self.parent_id = parent_id
+        self._metrics: dict[str, float] = dict(metrics or {})
+        self._pending: list[tuple[int, dict[str, float]]] = []
+        self._reports: dict[int, dict[str, float]] = {}
+        self._user_attrs: dict[str, Any] = {}
+        self._user_attrs_dirty = False
+        self._last_flush = 0.0
+        self._flushed_step = start_step
+        self._t0 = time.perf_counter()
+        self._cpu0 = time.process_time()
+        self._t_flushed, self._cpu_flushed = self._t0, self._cpu0
+        self._started_at = time.time()
+        self._decision = "CONTINUE"
+        self._budget_stop = False
+        self._joint: dict[str, Any] | None = None
+        self._restored = False
+        self.max_steps: int | None = ctx.scheduler.max_steps
+        self._finished = False
+
+    # ------------------------------------------------------------------ parameters
+    @property
+    def params(self) -> dict[str, Any]:
+        """Parameters suggested so far in this trial."""
+        return dict(self._params)
+
+    @property
+    def distributions(self) -> dict[str, Distribution]:
+        return dict(self._distributions)
+
+    def suggest_float(
+        self, name: str, low: float, high: float, *, log: bool = False, step: float | None = None
+    ) -> float:
+        """A float in ``[low, high]``; ``log=True`` for scale parameters; ``step`` for a grid."""
+        return float(self._suggest(name, lambda: FloatDistribution(low, high, log, step)))
+
+    def suggest_int(self, name: str, low: int, high: int, *, log: bool = False, step: int = 1) -> int:
+        """An int in ``[low, high]`` (both included)."""
+        return int(self._suggest(name, lambda: IntDistribution(low, high, log, step)))
+
+    def suggest_categorical(self, name: str, choices: Sequence[CategoricalChoice]) -> Any:
+        """One of ``choices`` (None, bool, int, float or str)."""
+        return self._suggest(name, lambda: CategoricalDistribution(tuple(choices)))
+
+    def _suggest(self, name: str, make: Any) -> Any:
+        if not isinstance(name, str) or not name:
+            raise SpaceError(f"a parameter name must be a non-empty string, got {name!r}")
+        try:
+            dist: Distribution = make()
+        except SpaceError as exc:
+            raise SpaceError(f"parameter {name!r}: {exc}") from None
+        ctx = self._ctx
+        override = ctx.space.get(name)
+        if override is not None:
+            dist = apply_override(name, dist, override)
+        if name in self._distributions:
+            check_compatible(name, self._distributions[name], dist)
+            return self._params[name]
+        if name in self._params:  # fixed by the caller (a clone's params, ask(fixed=...), tell of a retried trial)
+            value = self._params[name]
+        elif name in ctx.fixed:
+            value = ctx.fixed[name]
+            if isinstance(dist, CategoricalDistribution) and not dist.contains(value):
+                raise SpaceError(f"fixed parameter {name!r}={value!r} is not one of {list(dist.choices)!r}")
+        else:
+            if self._joint is None:
+                self._joint = ctx.sampler.sample_joint(ctx.cache.history, self.snapshot()) or {}
+            if name in self._joint:
+                value = self._joint[name]
+            else:
+                value = ctx.sampler.sample(ctx.cache.history, self.snapshot(), name, dist)
+            if not dist.contains(value):
+                raise SpaceError(f"sampler {ctx.sampler.name!r} proposed {value!r} for {name!r}, outside {dist}")
+        self._params[name] = value
+        self._distributions[name] = dist
+        self._params_dirty = True
+        return value
+
+    def set_user_attr(self, key: str, value: Any) -> None:
+        """Attach a JSON-serialisable value to the trial (shown by ``itero show``)."""
+        self._user_attrs[key] = value
+        self._user_attrs_dirty = True
+
+    # ------------------------------------------------------------------ state and steps
+    def restore(self) -> Any:
+        """The state to resume from: this trial's own checkpoint, a donor's for a clone, or None."""
+        if self._checkpoint_id is None:
+            return None
+        _trial_id, _step, data = self._ctx.store.load_checkpoint(self._checkpoint_id)
+        self._restored = True
+        return load_state(data)
+
+    @property
+    def start_step(self) -> int:
+        """The step this run starts after (0 for a fresh start)."""
+        return self._start_step
+
+    def steps(self, max_steps: int) -> Iterator[int]:
+        """Yield ``start_step + 1, …, max_steps``; ends early when the scheduler stops or pauses the trial,
+        or when the study's budget (steps or time) runs out."""
+        if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
+            raise ValueError(f"max_steps must be an integer >= 1, got {max_steps!r}")
+        cap = max_steps if self.max_steps is None else min(max_steps, self.max_steps)
+        self.max_steps = cap
+        if self._checkpoint_id is not None and not self._restored and self._start_step > 0:
+            logger.warning(
+                "trial %d resumes after step %d but the objective did not call trial.restore()",
+                self.number,
+                self._start_step,
+            )
+        if self._params_dirty:
+            # Publish the parameters before training so that peers' samplers see this trial as running there
+            # (TPE's constant liar).
+            self._flush()
+        step = self._start_step
+        while step < cap:
+            if self._decision != "CONTINUE":
+                return
+            if self._ctx.budget_exhausted(self.id, self._prior_steps + step - self._start_step):
+                self._budget_stop = True
+                return
+            step += 1
+            yield step
+            self._step = max(self._step, step)
+
+    # ------------------------------------------------------------------ reports
+    def report(self, step: int, metrics: Mapping[str, Any], state: Any = None) -> None:
+        """Record ``metrics`` at ``step``; ``state`` (a value or a zero-argument callable) is serialised only
+        when the scheduler needs a checkpoint here."""
+        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+            raise ValueError(f"report step must be an integer >= 0, got {step!r}")
+        if not isinstance(metrics, Mapping):
+            raise TypeError(f"report metrics must be a dict of name to number, got {type(metrics).__name__}")
+        clean = _clean_metrics(metrics, where="report")
+        self._metrics.update(clean)
+        self._reports[step] = clean
+        self._pending.append((step, clean))
+        self._step = max(self._step, step)
+        ctx = self._ctx
+        snap = self.snapshot()
+        decision = ctx.scheduler.decide(ctx.cache.history, snap, step).value
+        wants = decision == "PAUSE" or ctx.scheduler.wants_checkpoint(ctx.cache.history, snap, step)
+        checkpoint = None
+        if wants and state is not None:
+            value = state() if callable(state) else state
+            digest, size = ctx.store.save_checkpoint_data(dump_state(value))
+            checkpoint = (step, digest, size)
+        if decision == "PAUSE" and checkpoint is None:
+            decision = "STOP"  # no state to resume from: stop in place instead of pausing
+        self._decision = decision
+        now = time.perf_counter()
+        if checkpoint is not None or decision != "CONTINUE" or now - self._last_flush >= _FLUSH_SECONDS:
+            self._flush(checkpoint=checkpoint)
+
+    def _flush(
+        self,
+        *,
+        state: str | None = None,
+        checkpoint: tuple[int, str, int] | None = None,
+        metrics: Mapping[str, float] | None = None,
+        error: str | None = None,
+        outcome: str | None = None,
+    ) -> None:
+        now, cpu = time.perf_counter(), time.process_time()
+        cost = (self._step - self._flushed_step, now - self._t_flushed, cpu - self._cpu_flushed)
+        run = None
+        if outcome is not None:
+            run = RunCost(self._start_step, self._step, now - self._t0, cpu - self._cpu0, self._started_at, outcome)
+        ck_id = self._ctx.store.write_trial(
+            self._ctx.study_id,
+            self.id,
+            state=state,
+            params=self._params if self._params_dirty else None,
+            distributions={k: d.to_dict() for k, d in self._distributions.items()} if self._params_dirty else None,
+            metrics=metrics if metrics is not None else (self._metrics if self._pending else None),
+            step=self._step,
+            reports_=self._pending,
+            error=error,
+            user_attrs=self._user_attrs if self._user_attrs_dirty else None,
+            cost=cost,
+            run=run,
+            worker_id=self._ctx.worker_id,
+            checkpoint=checkpoint,
+        )
+        if ck_id is not None:
+            self._checkpoint_id = ck_id
+        self._pending = []
+        self._params_dirty = self._user_attrs_dirty = False
+        self._flushed_step = self._step
+        self._t_flushed, self._cpu_flushed = now, cpu
+        self._last_flush = now
+
+    # ------------------------------------------------------------------ views and the end
+    def snapshot(self) -> FrozenTrial:
+        """This trial as samplers and schedulers see it (RUNNING, with its reports so far)."""
+        return FrozenTrial(
+            id=self.id,
+            number=self.number,
+            state=TrialState.RUNNING,
+            params=dict(self._params),
+            distributions=dict(self._distributions),
+            metrics=dict(self._metrics),
+            reports=self._reports,
+            step=self._step,
+            parent_id=self.parent_id,
+            checkpoint_id=self._checkpoint_id,
+            cost=TrialCost(self._step - self._start_step),
+        )
+
+    def interrupt(self) -> None:
+        """The run was interrupted (Ctrl-C): give the trial back as WAITING so that the next run of the study
+        resumes it from its last checkpoint (or retries it)."""
+        self._finished = True
+        self._flush(state=TrialState.WAITING.value, outcome="INTERRUPTED")
+        logger.warning(
+            "Trial %d interrupted after step %d; the next run of the study resumes it", self.number, self._step
+        )
+
+    def finish(self, result: Any = None, exc: BaseException | None = None) -> TrialState:
+        """End this run: decide the trial's state from the objective's outcome and write it."""
+        from itero.exceptions import TrialPruned
+
+        if self._finished:
+            raise RuntimeError(f"trial {self.number} is already finished")
+        self._finished = True
+        names = list(self._ctx.directions)
+        metrics: dict[str, float] | None = None
+        error = None
+        if exc is not None:
+            if isinstance(exc, TrialPruned):
+                state = TrialState.PRUNED
+                error = str(exc) or None
+            else:
+                state = TrialState.FAILED
+                error = f"{type(exc).__name__}: {exc}"
+        elif self._decision == "PAUSE":
+            state = TrialState.PAUSED
+        elif self._decision == "STOP":
+            state = TrialState.PRUNED
+        elif self._budget_stop and self._step < (self.max_steps or 0):
+            state = TrialState.PAUSED if self._checkpoint_id is not None else TrialState.PRUNED
+            error = "stopped when the study's budget ran out"
+        else:
+            state, metrics, error = self._final_metrics(result, names)
+        if state == TrialState.FAILED:
+            logger.warning("Trial %d failed: %s", self.number, error)
+        self._flush(state=state.value, metrics=metrics, error=error, outcome=state.value)
+        return state
+
+    def _final_metrics(self, result: Any, names: list[str]) -> tuple[TrialState, dict[str, float] | None, str | None]:
+        if result is None:
+            metrics = dict(self._metrics)
+        elif isinstance(result, Mapping):
+            try:
+                metrics = {**self._metrics, **_clean_metrics(result, where="returned metrics")}
+            except (TypeError, ValueError) as exc:
+                return TrialState.FAILED, None, str(exc)
+        elif (isinstance(result, (int, float)) and not isinstance(result, bool)) or _is_scalar_tensor(result):
+            if len(names) != 1:
+                return (
+                    TrialState.FAILED,
+                    None,
+                    (
+                        f"the objective returned a single number but the study has {len(names)} objectives "
+                        f"({', '.join(names)}); return a dict of metrics"
+                    ),
+                )
+            metrics = {**self._metrics, names[0]: float(result)}
+        else:
+            return (
+                TrialState.FAILED,
+                None,
+                (
+                    f"the objective returned {type(result).__name__} {_short(result)}; expected None (its last "
+                    f"reports count), a dict of metrics, or a number (single objective)"
+                ),
+            )
+        missing = [n for n in names if n not in metrics]
+        if missing:
+            return (
+                TrialState.FAILED,
+                metrics,
+                (
+                    f"objective metric {missing[0]!r} was neither reported nor returned "
+                    f"(got {sorted(metrics) or 'no metrics'})"
+                ),
+            )
+        bad = [n for n in names if not math.isfinite(metrics[n])]
+        if bad:
+            return TrialState.FAILED, metrics, f"objective metric {bad[0]!r} is {metrics[bad[0]]}"
+        return TrialState.COMPLETE, metrics, None
+
+
+def _is_scalar_tensor(x: Any) -> bool:
+    return hasattr(x, "item") and getattr(x, "ndim", 1) == 0
+
+
+def _short(x: Any) -> str:
+    text = repr(x)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _clean_metrics(metrics: Mapping[str, Any], where: str) -> dict[str, float]:
+    out = {}
+    for key, value in metrics.items():
+        if not isinstance(key, str):
+            raise TypeError(f"{where}: metric names must be strings, got {key!r}")
+        if isinstance(value, bool) or not (isinstance(value, (int, float)) or _is_scalar_tensor(value)):
+            raise TypeError(f"{where}: metric {key!r} must be a number, got {type(value).__name__} {_short(value)}")
+        out[key] = float(value)
+    return out

@@ -1,0 +1,248 @@
+"""The ``itero`` command: bad input exits 2 with one ``error:`` line and writes nothing; real runs resume."""
+
+from __future__ import annotations
+
+import json
+import logging
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+import itero
+from itero.cli import app
+
+OBJECTIVE = """
+def objective(trial):
+    x = trial.suggest_float("x", -5.0, 5.0)
+    for step in trial.steps(max_steps=3):
+        trial.report(step, {"loss": (x - 1.0) ** 2 + 1.0 / step})
+
+
+def two_objectives(trial):
+    x = trial.suggest_float("x", 0.0, 1.0)
+    return {"a": x, "b": (1.0 - x) ** 2}
+
+
+def broken(trial):
+    trial.suggest_float("x", 0.0, 1.0)
+    raise RuntimeError("the objective is broken [on purpose]")
+"""
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Run in ``tmp_path`` (the default ``itero.db`` lands there) and leave the ``itero`` logger as it was."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ITERO_STORAGE", raising=False)
+    log = logging.getLogger("itero")
+    handlers, level = list(log.handlers), log.level
+    yield
+    log.handlers[:] = handlers
+    log.setLevel(level)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "studies.db"
+
+
+@pytest.fixture
+def url(db: Path) -> str:
+    return f"sqlite:///{db}"
+
+
+def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(app, list(args), env={"COLUMNS": "200", **(env or {})})
+
+
+def write_study(tmp_path: Path, url: str, body: str, name: str = "study.yaml") -> Path:
+    (tmp_path / "obj.py").write_text(OBJECTIVE)
+    path = tmp_path / name
+    path.write_text(f"study: quad\nstorage: {url}\n" + textwrap.dedent(body))
+    return path
+
+
+def no_database_files(tmp_path: Path) -> bool:
+    return not list(tmp_path.rglob("*.db*")) and not list(tmp_path.rglob("*artifacts*"))
+
+
+# ------------------------------------------------------------------------------------------- bad input
+QUAD = "task: obj.py:objective\nobjectives: {loss: minimize}\n"
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (QUAD + "colour: red\n", ["colour", "allowed keys", "'budget'"]),
+        (QUAD + "budget: {trials: 2, foo: 1}\n", ["budget.foo", "'trials'"]),
+        (QUAD + "n_jobs: two\n", ["n_jobs", "'two'", "integer >= 1"]),
+        (QUAD + "budget: {trials: 0}\n", ["budget.trials", "got 0"]),
+        (QUAD + "space: {x: {low: 2.0, high: 1.0}}\n", ["space.x.low", "2.0", "low <= high"]),
+        (QUAD + "space: {x: {low: 0.0, high: 1.0, log: true}}\n", ["space.x.low", "0.0", "low > 0"]),
+        (QUAD + "sampler: {name: nope, seed: 1}\n", ["sampler.name", "'nope'", "'tpe'"]),
+        (QUAD + "scheduler: nope\n", ["scheduler.name", "'nope'", "'fifo'"]),
+        ("task: obj.py:objective\nobjectives: {loss: smallest}\n", ["objectives.loss", "'smallest'"]),
+        ("task: no-such-task\n", ["task", "'no-such-task'", "digits-mlp"]),
+        ("task: obj.py:missing\n", ["task", "'missing'", "'objective'"]),
+        (QUAD + "space: {x: [1, 2}\n", ["invalid YAML", "line 5"]),
+    ],
+)
+def test_bad_config_exits_2_and_writes_nothing(tmp_path: Path, url: str, body: str, expected: list[str]):
+    path = write_study(tmp_path, url, body)
+    result = invoke("run", str(path))
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("error: ") and str(path) in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    for part in expected:
+        assert part in result.stderr, (part, result.stderr)
+    assert no_database_files(tmp_path)
+
+
+def test_missing_or_non_mapping_config(tmp_path: Path) -> None:
+    result = invoke("run", "missing.yaml")
+    assert result.exit_code == 2 and "missing.yaml: config file not found" in result.stderr
+    (tmp_path / "list.yaml").write_text("- study: s\n- task: t\n")
+    result = invoke("run", "list.yaml")
+    assert result.exit_code == 2 and "top level is a list" in result.stderr
+    assert no_database_files(tmp_path)
+
+
+def test_storage_that_cannot_be_opened(tmp_path: Path) -> None:
+    for storage in ("foo://x", "postgresql://nobody@127.0.0.1:1/none"):
+        result = invoke("ls", "--storage", storage)
+        assert result.exit_code == 2, result.output
+        assert result.stderr.startswith("error: ") and storage in result.stderr
+
+
+def test_reading_a_missing_sqlite_file_does_not_create_it(tmp_path: Path, url: str, db: Path) -> None:
+    result = invoke("ls", "--storage", url)
+    assert result.exit_code == 0 and "no database at" in result.stderr
+    for command in (["show", "quad"], ["best", "quad", "--json"]):
+        result = invoke(*command, "--storage", url)
+        assert result.exit_code == 2 and "no database at" in result.stderr and str(db) in result.stderr
+    result = invoke("show", "quad")  # the default storage, sqlite:///itero.db in the working directory
+    assert result.exit_code == 2 and "itero.db" in result.stderr
+    assert no_database_files(tmp_path)
+
+
+# ------------------------------------------------------------------------------------------- real runs
+def test_run_resume_ls_show_best(tmp_path: Path, url: str) -> None:
+    path = write_study(tmp_path, url, QUAD + "sampler: {name: random, seed: 0}\nbudget: {trials: 6}\n")
+    result = invoke("run", str(path), "--no-progress")
+    assert result.exit_code == 0, result.output
+    study = itero.load_study("quad", storage=url)
+    best = study.best_trial
+    assert len(study.trials) == 6
+    assert f"best trial of 'quad': #{best.number}" in result.stdout
+    assert f"{best.metrics['loss']:.6g}" in result.stdout and f"{best.params['x']:.6g}" in result.stdout
+    assert "trials 6 (6 finished)" in result.stdout and "steps 18" in result.stdout
+    assert f"itero show quad --storage {url}" in result.stdout
+
+    path.write_text(path.read_text().replace("trials: 6", "trials: 8"))
+    result = invoke("run", str(path), "--no-progress")
+    assert result.exit_code == 0, result.output
+    study = itero.load_study("quad", storage=url)
+    assert len(study.trials) == 8 and all(t.state == itero.TrialState.COMPLETE for t in study.trials)
+
+    result = invoke("run", str(path), "--no-progress")  # the budget is spent: nothing more runs
+    assert result.exit_code == 0 and "budget used up" in result.stderr
+    assert len(itero.load_study("quad", storage=url).trials) == 8
+
+    result = invoke("ls", "--storage", url)
+    assert result.exit_code == 0 and "quad" in result.stdout and "COMPLETE 8" in result.stdout
+    assert "loss ↓" in result.stdout
+
+    result = invoke("show", "quad", "--storage", url, "--limit", "3")
+    assert result.exit_code == 0, result.output
+    assert "random(seed=0)" in result.stdout and "fifo()" in result.stdout and "3 of 8" in result.stdout
+    assert "trials 8 (8 finished)" in result.stdout and "steps 24" in result.stdout
+
+    result = invoke("best", "quad", "--json", env={"ITERO_STORAGE": url})
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    best = itero.load_study("quad", storage=url).best_trial
+    assert data["objectives"] == {"loss": "minimize"} and data["best"]["number"] == best.number
+    assert data["best"]["params"] == best.params and data["best"]["metrics"] == best.metrics
+    assert data["best"]["steps"] == 3
+
+
+def test_unknown_study_names_the_existing_ones(tmp_path: Path, url: str) -> None:
+    path = write_study(tmp_path, url, QUAD + "budget: {trials: 1}\n")
+    assert invoke("run", str(path), "--no-progress").exit_code == 0
+    for command in ("show", "best"):
+        result = invoke(command, "nope", "--storage", url)
+        assert result.exit_code == 2 and "'nope'" in result.stderr and "'quad'" in result.stderr
+
+
+def test_two_objectives_print_the_pareto_front(tmp_path: Path, url: str) -> None:
+    body = "task: obj.py:two_objectives\nobjectives: {a: minimize, b: minimize}\nsampler: random\n"
+    path = write_study(tmp_path, url, body + "budget: {trials: 5}\n")
+    result = invoke("run", str(path), "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert "Pareto front of 'quad': 5 trial(s)" in result.stdout  # every x is optimal for one trade-off
+    data = json.loads(invoke("best", "quad", "--storage", url, "--json").stdout)
+    assert len(data["pareto_front"]) == 5 and set(data["pareto_front"][0]["metrics"]) == {"a", "b"}
+
+
+def test_failing_objective_exits_1_with_its_error(tmp_path: Path, url: str) -> None:
+    path = write_study(tmp_path, url, "task: obj.py:broken\nbudget: {trials: 2}\n")
+    result = invoke("run", str(path), "--no-progress")
+    assert result.exit_code == 1
+    assert "no COMPLETE trial" in result.stderr and "FAILED 2" in result.stderr
+    assert "the objective is broken [on purpose]" in result.stderr
+    result = invoke("show", "quad", "--storage", url)
+    assert result.exit_code == 0 and "FAILED" in result.stdout and "broken [on purpose]" in result.stdout
+
+
+def test_no_budget_runs_the_default_and_verbose_logs_trials(tmp_path: Path, url: str) -> None:
+    path = write_study(tmp_path, url, QUAD)
+    result = invoke("-v", "run", str(path), "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert "no budget given: running 20 trials" in result.stderr and "Trial 19 complete" in result.stderr
+    assert len(itero.load_study("quad", storage=url).trials) == 20
+
+
+def test_tasks_lists_the_built_in_tasks() -> None:
+    result = invoke("tasks")
+    assert result.exit_code == 0
+    assert "digits-mlp" in result.stdout and "supervised" in result.stdout and "val_acc ↑" in result.stdout
+
+
+def test_built_in_task_runs_end_to_end(tmp_path: Path, url: str) -> None:
+    path = tmp_path / "digits.yaml"
+    path.write_text(
+        textwrap.dedent(
+            f"""\
+            study: digits-mlp
+            storage: {url}
+            task: digits-mlp
+            objectives: {{val_acc: maximize}}
+            params: {{width: 32, depth: 1, batch_size: 128}}
+            space:
+              lr: {{low: 1.0e-3, high: 0.1, log: true}}
+            sampler: {{name: tpe, seed: 0}}
+            scheduler: {{name: fifo, max_steps: 2}}
+            budget: {{trials: 2}}
+            n_jobs: 1
+            """
+        )
+    )
+    result = invoke("run", str(path), "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert "best trial of 'digits-mlp'" in result.stdout and "val_acc ↑" in result.stdout
+    study = itero.load_study("digits-mlp", storage=url)
+    assert [t.cost.steps for t in study.trials] == [2, 2]
+    assert all(t.params["width"] == 32 and 1e-3 <= t.params["lr"] <= 0.1 for t in study.trials)
+    assert 0.0 <= study.best_value <= 1.0
+
+
+def test_changing_the_objectives_of_an_existing_study_is_refused(tmp_path: Path, url: str) -> None:
+    path = write_study(tmp_path, url, QUAD + "budget: {trials: 1}\n")
+    assert invoke("run", str(path), "--no-progress").exit_code == 0
+    path.write_text(path.read_text().replace("loss: minimize", "loss: maximize"))
+    result = invoke("run", str(path), "--no-progress")
+    assert result.exit_code == 2 and "'quad' exists with objectives" in result.stderr
+    assert len(itero.load_study("quad", storage=url).trials) == 1

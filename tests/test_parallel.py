@@ -1,0 +1,130 @@
+"""Peer worker processes on one store: no trial lost or run twice, even when workers are killed."""
+
+from __future__ import annotations
+
+import ctypes
+import faulthandler
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+from sqlalchemy import select
+
+import itero
+from itero.store import Store
+from itero.store._schema import trials, workers
+from itero.trial import TrialState
+
+
+def trivial(trial: itero.Trial) -> float:
+    x = trial.suggest_float("x", -1, 1)
+    y = trial.suggest_int("y", 0, 3)
+    z = trial.suggest_categorical("z", ["a", "b"])
+    return x * x + y + (z == "a")
+
+
+def test_four_processes_two_hundred_trials(storage_url, study_name):
+    study = itero.create_study(study_name, storage=storage_url, objectives={"loss": "minimize"}, sampler="tpe")
+    study.optimize(trivial, n_trials=200, n_jobs=4, show_progress=False)
+    done = study.trials
+    assert len(done) == 200
+    assert sorted(t.number for t in done) == list(range(200))
+    assert {t.state for t in done} == {TrialState.COMPLETE}, [t.error for t in done if t.error][:3]
+    assert all(t.cost.runs == 1 for t in done)
+    pids = {w for w in _worker_pids(study.store, study.id)}
+    assert len(pids) == 4
+
+
+def _worker_pids(store: Store, study_id: int) -> list[int]:
+    with store.engine.connect() as conn:
+        return list(conn.execute(select(workers.c.pid).where(workers.c.study_id == study_id)).scalars())
+
+
+def _slow(trial: itero.Trial) -> None:
+    x = trial.suggest_float("x", 0, 1)
+    state = trial.restore()
+    for step in trial.steps(max_steps=8):
+        time.sleep(0.05)
+        trial.report(step, {"loss": x / step}, state=lambda s=step: {"step": s})
+    assert state is None or state["step"] >= 1
+
+
+def test_kill_9_of_a_worker_mid_trial(storage_url, study_name):
+    study = itero.create_study(
+        study_name,
+        storage=storage_url,
+        objectives={"loss": "minimize"},
+        sampler="random",
+        scheduler={"name": "fifo", "checkpoint_every": 1},
+    )
+    killed: list[tuple[int, int]] = []
+    watcher = Store(storage_url)
+
+    def killer() -> None:
+        deadline = time.time() + 60
+        while time.time() < deadline and not killed:
+            with watcher.engine.connect() as conn:
+                row = conn.execute(
+                    select(trials.c.id, workers.c.pid)
+                    .join(workers, workers.c.id == trials.c.worker_id)
+                    .where(trials.c.study_id == study.id, trials.c.state == "RUNNING", trials.c.step >= 3)
+                ).first()
+            if row is not None:
+                os.kill(row.pid, signal.SIGKILL)
+                killed.append((row.id, row.pid))
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=killer)
+    thread.start()
+    study.optimize(_slow, n_trials=10, n_jobs=2, show_progress=False)
+    thread.join()
+    assert killed, "the test never found a running trial to kill"
+    done = study.trials
+    assert sorted(t.number for t in done) == list(range(10))
+    assert {t.state for t in done} == {TrialState.COMPLETE}
+    victim = next(t for t in done if t.id == killed[0][0])
+    assert victim.retries == 1
+    runs = [r for r in study.store.trial_runs(study.id) if r.trial_id == victim.id]
+    # The dead run left no run record; the resumed run started from the last checkpoint, not from zero.
+    assert len(runs) == 1 and runs[0].start_step >= 3 and runs[0].end_step == 8
+    watcher.dispose()
+
+
+def test_a_segfault_does_not_stop_the_study(tmp_path: Path):
+    marker = tmp_path / "crashed"
+
+    def objective(trial: itero.Trial) -> float:
+        x = trial.suggest_float("x", 0, 1)
+        if trial.number == 2 and not marker.exists():
+            marker.write_text("1")
+            faulthandler.disable()  # keep the test log short
+            ctypes.string_at(0)  # segmentation fault in the worker process
+        return x
+
+    study = itero.create_study(
+        "s", storage=f"sqlite:///{tmp_path}/s.db", objectives={"loss": "minimize"}, sampler="random"
+    )
+    study.optimize(objective, n_trials=8, n_jobs=2, show_progress=False)
+    assert marker.exists()
+    done = study.trials
+    assert sorted(t.number for t in done) == list(range(8))
+    assert {t.state for t in done} == {TrialState.COMPLETE}
+    assert next(t for t in done if t.number == 2).retries == 1
+
+
+def test_a_trial_that_always_crashes_is_failed_not_retried_forever(tmp_path: Path):
+    def objective(trial: itero.Trial) -> float:
+        x = trial.suggest_float("x", 0, 1)
+        if trial.number == 1:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return x
+
+    study = itero.create_study(
+        "s", storage=f"sqlite:///{tmp_path}/s.db", objectives={"loss": "minimize"}, sampler="random"
+    )
+    study.optimize(objective, n_trials=4, n_jobs=2, show_progress=False)
+    states = {t.number: t.state for t in study.trials}
+    assert states == {0: "COMPLETE", 1: "FAILED", 2: "COMPLETE", 3: "COMPLETE"}
+    assert "its worker died while running this trial 3 times" in (study.trials[1].error or "")

@@ -1,0 +1,160 @@
+"""Store conformance: every test runs on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import re
+import threading
+
+import pytest
+
+from itero.exceptions import ArtifactError, DuplicatedStudyError, StorageError, StudyNotFoundError
+from itero.store import ArtifactStore, RunFull, Store, dump_state, load_state
+from itero.store._cache import StudyCache
+from itero.store._engine import current_revision
+from itero.store._schema import SCHEMA_REVISION
+from itero.trial import TrialState
+
+
+@pytest.fixture
+def store(storage_url):
+    s = Store(storage_url)
+    yield s
+    s.dispose()
+
+
+def test_schema_is_migrated_with_alembic(store):
+    assert current_revision(store.engine) == SCHEMA_REVISION
+    Store(store.url)  # opening again is a no-op
+
+
+def test_study_create_load_and_errors(store, study_name):
+    rec = store.create_study(study_name, {"acc": "maximize"}, {"sampler": {"name": "tpe"}})
+    assert store.get_study(study_name) == rec
+    with pytest.raises(DuplicatedStudyError, match="already exists"):
+        store.create_study(study_name, {"acc": "maximize"})
+    assert store.create_study(study_name, {"acc": "maximize"}, load_if_exists=True).id == rec.id
+    with pytest.raises(StudyNotFoundError, match=rf"no study named .nope.*{re.escape(study_name)}"):
+        store.get_study("nope")
+
+
+def test_trial_numbers_and_incremental_reads(store, study_name):
+    rec = store.create_study(study_name, {"loss": "minimize"})
+    cache = StudyCache(store, rec.id, rec.name, rec.directions)
+    ids = [store.create_trial(rec.id)[0] for _ in range(3)]
+    assert [t.number for t in cache.refresh().trials] == [0, 1, 2]
+    version = cache.version
+    store.write_trial(
+        rec.id,
+        ids[1],
+        state="COMPLETE",
+        metrics={"loss": 0.5},
+        reports_=[(1, {"loss": 0.7})],
+        step=1,
+        cost=(1, 0.1, 0.05),
+    )
+    v2, changed, reports = store.read_changes(rec.id, version)
+    assert [r.id for r in changed] == [ids[1]] and len(reports) == 1 and v2 > version
+    assert store.read_changes(rec.id, v2) == (v2, [], [])
+    history = cache.refresh()
+    t = history.get(ids[1])
+    assert t is not None and t.state == TrialState.COMPLETE and t.reports == {1: {"loss": 0.7}}
+    assert t.cost.steps == 1 and cache.steps_spent == 1
+    assert history.completed() == [t]
+
+
+def test_run_limits_the_number_of_trials(store, study_name):
+    rec = store.create_study(study_name, {"loss": "minimize"})
+    run = store.create_run(rec.id, n_trials=2, max_steps=None, steps_at_start=0, deadline=None)
+    store.create_trial(rec.id, run_id=run)
+    store.create_trial(rec.id, run_id=run)
+    with pytest.raises(RunFull):
+        store.create_trial(rec.id, run_id=run)
+
+
+def test_claims_are_atomic_under_threads(store, study_name):
+    rec = store.create_study(study_name, {"loss": "minimize"})
+    trial_id, _ = store.create_trial(rec.id, state="PAUSED")
+    wins = []
+
+    def claim(worker: int) -> None:
+        if store.claim_trial(rec.id, trial_id, ["PAUSED"], worker):
+            wins.append(worker)
+
+    threads = [threading.Thread(target=claim, args=(i,)) for i in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert len(wins) == 1
+
+
+def test_release_retries_then_fails(store, study_name):
+    rec = store.create_study(study_name, {"loss": "minimize"})
+    worker = store.register_worker(rec.id)
+    trial_id, _ = store.create_trial(rec.id, worker_id=worker)
+    for attempt in range(3):
+        assert store.release_trials(rec.id, worker_id=worker, max_retries=2) == [trial_id]
+        cache = StudyCache(store, rec.id, rec.name, rec.directions)
+        t = cache.refresh().get(trial_id)
+        assert t is not None
+        if attempt < 2:
+            assert t.state == TrialState.WAITING
+            assert store.claim_trial(rec.id, trial_id, ["WAITING"], worker)
+        else:
+            assert t.state == TrialState.FAILED and "3 times" in (t.error or "")
+
+
+def test_stale_heartbeat_releases(store, study_name):
+    rec = store.create_study(study_name, {"loss": "minimize"})
+    worker = store.register_worker(rec.id)
+    trial_id, _ = store.create_trial(rec.id, worker_id=worker)
+    import time
+
+    assert store.release_trials(rec.id, stale_before=time.time() - 60) == []
+    assert store.release_trials(rec.id, stale_before=time.time() + 1) == [trial_id]
+
+
+def test_checkpoints_round_trip_and_are_verified(store, study_name, tmp_path):
+    torch = pytest.importorskip("torch")
+    rec = store.create_study(study_name, {"loss": "minimize"})
+    trial_id, _ = store.create_trial(rec.id)
+    state = {"w": torch.arange(6.0).reshape(2, 3), "step": 4}
+    digest, size = store.save_checkpoint_data(dump_state(state))
+    ck = store.write_trial(rec.id, trial_id, step=4, checkpoint=(4, digest, size))
+    assert ck is not None
+    tid, step, data = store.load_checkpoint(ck)
+    restored = load_state(data)
+    assert (tid, step) == (trial_id, 4) and torch.equal(restored["w"], state["w"])
+    assert store.checkpoint_step(ck) == 4 and store.checkpoint_bytes(rec.id) == size
+    path = store.artifacts.path(digest)
+    path.write_bytes(path.read_bytes()[:-1] + b"x")
+    with pytest.raises(ArtifactError, match="corrupt"):
+        store.load_checkpoint(ck)
+
+
+def test_delete_study_removes_rows_and_artifacts(store, study_name):
+    rec = store.create_study(study_name, {"loss": "minimize"})
+    trial_id, _ = store.create_trial(rec.id)
+    digest, size = store.save_checkpoint_data(dump_state({"a": 1}))
+    store.write_trial(rec.id, trial_id, checkpoint=(1, digest, size))
+    store.delete_study(study_name)
+    assert not store.artifacts.path(digest).exists()
+    with pytest.raises(StudyNotFoundError):
+        store.get_study(study_name)
+
+
+def test_plain_states_are_json_and_unknown_bytes_refused(tmp_path):
+    arts = ArtifactStore(tmp_path)
+    digest = arts.put(dump_state({"x": [1, 2]}))
+    assert load_state(arts.get(digest)) == {"x": [1, 2]}
+    with pytest.raises(ArtifactError, match="unknown checkpoint format"):
+        load_state(b"\x80\x04pickle")
+    with pytest.raises(ArtifactError, match="missing"):
+        arts.get("ab" * 32)
+
+
+def test_bad_urls_are_named():
+    with pytest.raises(StorageError, match="not a database URL"):
+        Store("not a url")
+    with pytest.raises(StorageError, match="backend 'mysql' is not supported"):
+        Store("mysql://x@localhost/db")
