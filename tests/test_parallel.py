@@ -128,3 +128,20 @@ def test_a_trial_that_always_crashes_is_failed_not_retried_forever(tmp_path: Pat
     states = {t.number: t.state for t in study.trials}
     assert states == {0: "COMPLETE", 1: "FAILED", 2: "COMPLETE", 3: "COMPLETE"}
     assert "its worker died while running this trial 3 times" in (study.trials[1].error or "")
+
+
+def _stepper(trial: itero.Trial) -> None:
+    x = trial.suggest_float("x", 0, 1)
+    for step in trial.steps(max_steps=5):
+        time.sleep(0.002)
+        trial.report(step, {"loss": x / step})
+
+
+def test_peers_share_the_step_budget_exactly(storage_url, study_name):
+    study = itero.create_study(study_name, storage=storage_url, objectives={"loss": "minimize"}, sampler="random")
+    study.optimize(_stepper, max_steps_total=57, n_jobs=3, show_progress=False)
+    assert study.totals().steps == 57  # each step is granted by the store: no overshoot between peers
+    cut = [t for t in study.trials if t.state != TrialState.COMPLETE]
+    assert all("budget" in (t.error or "") for t in cut)
+    study.optimize(_stepper, max_steps_total=10, n_jobs=2, show_progress=False)  # a second run has its own budget
+    assert study.totals().steps == 67

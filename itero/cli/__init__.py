@@ -135,7 +135,7 @@ def _load(name: str, url: str) -> Study:
     if store is None:
         _fail(f"no study named {name!r}: {_no_database(url)}")
     with _user_errors():
-        return load_study(name, storage=store, sampler="random", scheduler="fifo")  # type: ignore[arg-type]
+        return load_study(name, storage=store, sampler="random", scheduler="fifo")
 
 
 def _best_trials(study: Study) -> list[FrozenTrial]:
@@ -238,7 +238,7 @@ def list_studies(storage: StorageOption = DEFAULT_STORAGE) -> None:
 
 
 def _best_summary(name: str, store: Store) -> str:
-    study = load_study(name, storage=store, sampler="random", scheduler="fifo")  # type: ignore[arg-type]
+    study = load_study(name, storage=store, sampler="random", scheduler="fifo")
     best = _best_trials(study)
     if not best:
         return "-"

@@ -19,7 +19,6 @@ class Budget:
 
     run_id: int | None = None
     max_steps: int | None = None
-    steps_at_start: int = 0
     deadline: float | None = None
 
 
@@ -37,21 +36,20 @@ class RunContext:
     budget: Budget = field(default_factory=Budget)
     worker_id: int | None = None
 
-    def budget_exhausted(self, trial_id: int | None = None, trial_steps: int = 0) -> bool:
-        """True once the run's step budget or deadline is reached.
-
-        A running trial passes its id and the steps it has done in all its runs so far, which replace the
-        (possibly older) figure the cache holds for it.
-        """
+    def budget_exhausted(self) -> bool:
+        """True once the run's deadline has passed or its step budget is spent (by any peer)."""
         b = self.budget
         if b.deadline is not None and time.time() >= b.deadline:
             return True
-        if b.max_steps is None:
+        if b.max_steps is None or b.run_id is None:
             return False
-        if time.monotonic() - self.cache.refreshed_at > 0.5:
-            self.cache.refresh()  # other workers' steps, read at most twice a second
-        spent = self.cache.steps_spent
-        if trial_id is not None:
-            cached = self.cache.history.get(trial_id)
-            spent += trial_steps - (cached.cost.steps if cached is not None else 0)
-        return spent - b.steps_at_start >= b.max_steps
+        return self.store.steps_left(b.run_id) == 0
+
+    def take_step(self) -> bool:
+        """Grant the running trial its next step; False when the deadline or the step budget says stop."""
+        b = self.budget
+        if b.deadline is not None and time.time() >= b.deadline:
+            return False
+        if b.max_steps is None or b.run_id is None:
+            return True
+        return self.store.take_step(b.run_id)

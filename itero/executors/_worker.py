@@ -138,7 +138,6 @@ class Worker:
             checkpoint_id=t.checkpoint_id,
             parent_id=t.parent_id,
             metrics=t.metrics if t.checkpoint_id is not None else None,
-            prior_steps=t.cost.steps,
         )
 
     def _reap_stale(self) -> None:

@@ -224,7 +224,7 @@ class _State:
             if number < self.capacity and objs[number] is t:
                 continue
             self._update(history, t)
-        self.seen = cur
+        self.seen = list(cur)  # a copy: the history updates its list in place
         self.version = history.version
         self.splits.clear()
 

@@ -21,7 +21,7 @@ from sqlalchemy import (
     Text,
 )
 
-SCHEMA_REVISION = "0001"
+SCHEMA_REVISION = "0002"
 
 metadata = MetaData()
 
@@ -47,6 +47,7 @@ runs = Table(
     Column("started", Integer, nullable=False, server_default="0"),
     Column("max_steps", BigInteger, nullable=True),
     Column("steps_at_start", BigInteger, nullable=False, server_default="0"),
+    Column("steps_taken", BigInteger, nullable=False, server_default="0"),
     Column("deadline", Float, nullable=True),
     Column("created_at", Float, nullable=False),
     Column("ended_at", Float, nullable=True),

@@ -161,6 +161,18 @@ class Store:
                 ).scalar_one()
             )
 
+    def take_step(self, run_id: int) -> bool:
+        """Grant one more step of the run's step budget; False once it is spent. Peers share the budget
+        through this atomic update, so a study never runs more steps than ``max_steps_total``."""
+        with self.engine.begin() as conn:
+            return bool(self._q.take_step.run(conn, {"rid": run_id}).rowcount)
+
+    def steps_left(self, run_id: int) -> int | None:
+        """Steps the run may still grant (None: no step budget)."""
+        with self._read.connect() as conn:
+            row = conn.execute(select(runs.c.max_steps, runs.c.steps_taken).where(runs.c.id == run_id)).one()
+        return None if row.max_steps is None else max(0, int(row.max_steps) - int(row.steps_taken))
+
     def end_run(self, run_id: int) -> None:
         with self.engine.begin() as conn:
             conn.execute(update(runs).where(runs.c.id == run_id).values(ended_at=time.time()))
@@ -497,6 +509,15 @@ class _Statements:
                 runs.c.n_trials.is_(None) | (runs.c.started < runs.c.n_trials),
             )
             .values(started=runs.c.started + 1),
+            engine,
+        )
+        self.take_step = Prepared(
+            update(runs)
+            .where(
+                runs.c.id == bindparam("rid", type_=Integer),
+                runs.c.max_steps.is_(None) | (runs.c.steps_taken < runs.c.max_steps),
+            )
+            .values(steps_taken=runs.c.steps_taken + 1),
             engine,
         )
         self.next_number = Prepared(

@@ -6,6 +6,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
+from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 if TYPE_CHECKING:
@@ -48,6 +49,7 @@ class StudyProgress:
                 TextColumn("{task.fields[info]}"),
                 TimeElapsedColumn(),
                 transient=False,
+                console=Console(stderr=True),
             )
             self._progress.start()
             self._task = self._progress.add_task(self.study.name, total=self._total(), info="starting")

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
@@ -184,7 +185,7 @@ class Study:
         steps_at_start = self._cache.steps_spent
         deadline = time.time() + timeout if timeout is not None else None
         run_id = self.store.create_run(self.id, n_trials, max_steps_total, steps_at_start, deadline)
-        budget = Budget(run_id=run_id, max_steps=max_steps_total, steps_at_start=steps_at_start, deadline=deadline)
+        budget = Budget(run_id=run_id, max_steps=max_steps_total, deadline=deadline)
         progress = StudyProgress(self, n_trials, max_steps_total, timeout, enabled=show_progress)
         try:
             with progress:
@@ -300,7 +301,7 @@ def _check_limit(name: str, value: Any) -> None:
 
 def create_study(
     name: str,
-    storage: str = DEFAULT_STORAGE,
+    storage: str | Store = DEFAULT_STORAGE,
     objectives: Mapping[str, str] | None = None,
     sampler: Any = "tpe",
     scheduler: Any = "fifo",
@@ -332,6 +333,7 @@ def create_study(
         "params": dict(params or {}),
         "space": {k: d.to_dict() for k, d in space_obj.items()},
     }
+    _check_json(config)
     record = store.create_study(name, directions, config, load_if_exists=load_if_exists)
     if record.directions != directions:
         raise ConfigError(
@@ -343,7 +345,7 @@ def create_study(
 
 def load_study(
     name: str,
-    storage: str = DEFAULT_STORAGE,
+    storage: str | Store = DEFAULT_STORAGE,
     sampler: Any = None,
     scheduler: Any = None,
     artifacts: str | None = None,
@@ -358,6 +360,21 @@ def load_study(
     scheduler_obj = make_scheduler(scheduler if scheduler is not None else config.get("scheduler", "fifo"))
     space = {k: distribution_from_dict(v) for k, v in config.get("space", {}).items()}
     return Study(store, name, record.id, record.directions, sampler_obj, scheduler_obj, config.get("params"), space)
+
+
+def _check_json(config: Mapping[str, Any]) -> None:
+    """The study's settings are stored as JSON so that any peer rebuilds the same sampler and scheduler."""
+    for key, value in config.items():
+        items = value.items() if isinstance(value, Mapping) else [("", value)]
+        for option, v in items:
+            try:
+                json.dumps(v, allow_nan=False)
+            except (TypeError, ValueError):
+                where = f"{key}.{option}" if option else key
+                raise ConfigError(
+                    f"{where}: {v!r} cannot be stored (options must be JSON values: numbers, strings, lists, "
+                    "mappings) so that every worker rebuilds the same study"
+                ) from None
 
 
 def _is_parsed(space: Mapping[str, Any]) -> bool:

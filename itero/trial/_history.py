@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Iterable
 
@@ -27,19 +28,28 @@ class History:
         self.objective_names = list(directions)
         self._signs = [-1.0 if directions[m] == "maximize" else 1.0 for m in self.objective_names]
         self._by_id: dict[int, FrozenTrial] = {}
-        self._ordered: list[FrozenTrial] | None = []
-        self._completed: list[FrozenTrial] | None = []
+        self._all = _ByNumber()
+        self._completed = _ByNumber()
+        self._by_state: dict[TrialState, dict[int, FrozenTrial]] = {s: {} for s in TrialState}
         self.version = 0
 
     # --- updates (called by the store cache) ---
     def upsert(self, trials: Iterable[FrozenTrial]) -> None:
+        """Add or replace trials (by id); each costs O(log n) when numbers arrive in order, as they do."""
         changed = False
         for t in trials:
+            old = self._by_id.get(t.id)
+            if old is not None:
+                del self._by_state[old.state][t.id]
             self._by_id[t.id] = t
+            self._by_state[t.state][t.id] = t
+            self._all.put(t)
+            if t.state == TrialState.COMPLETE and self.is_valid(t):
+                self._completed.put(t)
+            elif old is not None and old.state == TrialState.COMPLETE:
+                self._completed.drop(t)
             changed = True
         if changed:
-            self._ordered = None
-            self._completed = None
             self.version += 1
 
     # --- reads ---
@@ -49,10 +59,8 @@ class History:
 
     @property
     def trials(self) -> list[FrozenTrial]:
-        """Every trial, in order of number."""
-        if self._ordered is None:
-            self._ordered = sorted(self._by_id.values(), key=lambda t: t.number)
-        return self._ordered
+        """Every trial, in order of number (do not modify the list)."""
+        return self._all.items
 
     def get(self, trial_id: int) -> FrozenTrial | None:
         return self._by_id.get(trial_id)
@@ -61,13 +69,14 @@ class History:
         return len(self._by_id)
 
     def completed(self) -> list[FrozenTrial]:
-        """COMPLETE trials that carry a finite value for every objective, in order of number."""
-        if self._completed is None:
-            self._completed = [t for t in self.trials if t.state == TrialState.COMPLETE and self.is_valid(t)]
-        return self._completed
+        """COMPLETE trials that carry a finite value for every objective, in order of number (do not modify)."""
+        return self._completed.items
 
     def with_state(self, *states: TrialState) -> list[FrozenTrial]:
-        return [t for t in self.trials if t.state in states]
+        """Trials in any of ``states``, in order of number; costs what they number, not the study's size."""
+        out = [t for s in states for t in self._by_state[s].values()]
+        out.sort(key=_number)
+        return out
 
     def is_valid(self, trial: FrozenTrial) -> bool:
         for m in self.objective_names:
@@ -83,3 +92,33 @@ class History:
     def loss(self, trial: FrozenTrial) -> float:
         """The single objective as a number to minimise; for multi-objective studies, the first objective."""
         return self._signs[0] * float(trial.metrics[self.objective_names[0]])
+
+
+def _number(t: FrozenTrial) -> int:
+    return t.number
+
+
+class _ByNumber:
+    """Trials kept sorted by number: appending the next number or replacing a known one is cheap."""
+
+    def __init__(self) -> None:
+        self.items: list[FrozenTrial] = []
+        self._numbers: list[int] = []
+
+    def put(self, t: FrozenTrial) -> None:
+        numbers = self._numbers
+        if not numbers or t.number > numbers[-1]:
+            numbers.append(t.number)
+            self.items.append(t)
+            return
+        i = bisect.bisect_left(numbers, t.number)
+        if i < len(numbers) and numbers[i] == t.number:
+            self.items[i] = t
+        else:
+            numbers.insert(i, t.number)
+            self.items.insert(i, t)
+
+    def drop(self, t: FrozenTrial) -> None:
+        i = bisect.bisect_left(self._numbers, t.number)
+        if i < len(self._numbers) and self._numbers[i] == t.number:
+            del self._numbers[i], self.items[i]

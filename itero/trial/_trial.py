@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("itero")
 
+_MISSING = object()
 _FLUSH_SECONDS = float(os.environ.get("ITERO_FLUSH_SECONDS", "1.0"))
 
 
@@ -60,7 +61,6 @@ class Trial:
         checkpoint_id: int | None = None,
         parent_id: int | None = None,
         metrics: Mapping[str, float] | None = None,
-        prior_steps: int = 0,
     ) -> None:
         self._ctx = ctx
         self.id = trial_id
@@ -69,7 +69,6 @@ class Trial:
         self._distributions: dict[str, Distribution] = dict(distributions or {})
         self._params_dirty = False
         self._start_step = start_step
-        self._prior_steps = prior_steps  # steps spent by the trial's earlier runs
         self._step = start_step
         self._checkpoint_id = checkpoint_id
         self.parent_id = parent_id
@@ -133,14 +132,17 @@ class Trial:
             value = self._params[name]
         elif name in ctx.fixed:
             value = ctx.fixed[name]
-            if isinstance(dist, CategoricalDistribution) and not dist.contains(value):
-                raise SpaceError(f"fixed parameter {name!r}={value!r} is not one of {list(dist.choices)!r}")
+            if not dist.contains(value):
+                raise SpaceError(
+                    f"fixed parameter {name!r}={value!r} is outside its range {dist}; "
+                    f"widen the range with space: {{{name}: ...}} or fix another value"
+                )
         else:
             if self._joint is None:
                 self._joint = ctx.sampler.sample_joint(ctx.cache.history, self.snapshot()) or {}
-            if name in self._joint:
-                value = self._joint[name]
-            else:
+            value = self._joint.get(name, _MISSING)
+            if value is _MISSING or not dist.contains(value):
+                # Not in the joint proposal, or proposed for an older range of this parameter.
                 value = ctx.sampler.sample(ctx.cache.history, self.snapshot(), name, dist)
             if not dist.contains(value):
                 raise SpaceError(f"sampler {ctx.sampler.name!r} proposed {value!r} for {name!r}, outside {dist}")
@@ -189,7 +191,7 @@ class Trial:
         while step < cap:
             if self._decision != "CONTINUE":
                 return
-            if self._ctx.budget_exhausted(self.id, self._prior_steps + step - self._start_step):
+            if not self._ctx.take_step():
                 self._budget_stop = True
                 return
             step += 1
