@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 
 import itero
@@ -204,7 +202,11 @@ def test_bad_arguments_name_the_parameter(tmp_path):
         study.optimize(quadratic, n_trials=1, n_jobs=0)
     with pytest.raises(ConfigError, match="exists with objectives"):
         itero.create_study("s", storage=url, objectives={"acc": "maximize"}, load_if_exists=True)
-    assert math.isfinite(1.0)
+    memory = itero.create_study("m", storage="sqlite://", sampler="random")
+    with pytest.raises(ConfigError, match="n_jobs=2 needs a store the worker processes can share"):
+        memory.optimize(quadratic, n_trials=2, n_jobs=2)
+    with pytest.raises(ConfigError, match=r"sampler.gamma: .* cannot be stored"):
+        itero.create_study("j", storage=url, sampler=itero.samplers.TPE(gamma=lambda n: 1))
 
 
 def test_progress_bar_shows_trials_best_and_steps(tmp_path, capsys):

@@ -13,10 +13,11 @@ from typing import Any
 import numpy as np
 import pytest
 
+from itero._ranking import mo_select
 from itero._spec import spec_of
 from itero.exceptions import ConfigError
 from itero.samplers import TPE, BaseSampler, Random, intersection_space, make_sampler
-from itero.samplers._tpe import _mo_select, _State, default_gamma
+from itero.samplers._tpe import _State, default_gamma
 from itero.space import CategoricalDistribution, Distribution, FloatDistribution, IntDistribution
 from itero.trial import FrozenTrial, History, TrialState
 
@@ -297,7 +298,7 @@ def test_multi_objective_selection_takes_whole_fronts_first(n: int, m: int, k: i
         if seed % 2:
             points[:, 1] = 8 - points[:, 0] + rng.integers(0, 3, size=n)  # a trade-off front
         rank = _fronts_brute_force(points)
-        chosen = _mo_select(points, k).tolist()
+        chosen = mo_select(points, k).tolist()
         assert len(chosen) == len(set(chosen)) == k
         worst = max(rank[i] for i in chosen)
         # Every row of a better front is chosen, nothing from a worse one.

@@ -16,13 +16,14 @@ from collections.abc import Callable
 from typing import Any
 
 from itero.executors._context import RunContext
-from itero.store import RunFull
-from itero.trial import FrozenTrial, TrialState
+from itero.store import LostRace, RunFull
+from itero.trial import FrozenTrial, History, TrialState
 from itero.trial._trial import Trial
 
 logger = logging.getLogger("itero")
 
 HEARTBEAT_SECONDS = float(os.environ.get("ITERO_HEARTBEAT_SECONDS", "5"))
+WAIT_SECONDS = 0.05
 STALE_SECONDS = float(os.environ.get("ITERO_STALE_SECONDS", str(6 * HEARTBEAT_SECONDS)))
 
 Objective = Callable[[Trial], Any]
@@ -48,7 +49,8 @@ class Worker:
         ctx = self.ctx
         ctx.worker_id = ctx.store.register_worker(ctx.study_id)
         beat = threading.Thread(target=self._beat, name="itero-heartbeat", daemon=True)
-        beat.start()
+        if not ctx.store.in_memory:  # nobody else can see an in-memory store, and its one connection is ours
+            beat.start()
         runs = 0
         try:
             while True:
@@ -59,7 +61,8 @@ class Worker:
                 runs += 1
         finally:
             self._stop_beat.set()
-            beat.join(timeout=2)
+            if beat.is_alive():
+                beat.join(timeout=2)
             ctx.store.heartbeat(ctx.worker_id, finished=True)
         return runs
 
@@ -72,9 +75,9 @@ class Worker:
                 logger.debug("heartbeat failed", exc_info=True)
 
     def next_trial(self) -> Trial | None:
-        """Claim the next piece of work, or None when the budget is spent and nothing waits."""
+        """Claim the next piece of work, or None when the budget is spent or nothing is left to do."""
         ctx = self.ctx
-        for _attempt in range(20):  # a lost race for a paused trial is retried on fresh data
+        while True:
             history = ctx.cache.refresh()
             self._reap_stale()
             # 1. Trials given back by dead workers are resumed or retried first (they were counted already).
@@ -85,23 +88,46 @@ class Worker:
             if ctx.budget_exhausted():
                 return None
             suggestion = ctx.scheduler.next(history)
-            if suggestion.action == "resume" and suggestion.trial_id is not None:
+            action = suggestion.action
+            if action == "start":
+                if ctx.sampler.is_exhausted(ctx.scheduler.sampler_view(history)):
+                    return None
+                return self._start(None)
+            if action == "resume" and suggestion.trial_id is not None:
                 paused = history.get(suggestion.trial_id)
                 if paused is not None and ctx.store.claim_trial(ctx.study_id, paused.id, ["PAUSED"], ctx.worker_id):
+                    logger.info("Trial %d: resuming from its checkpoint at step %d", paused.number, paused.step)
                     return self._resume(paused)
-                continue
-            if suggestion.action == "clone" and suggestion.donor_id is not None:
+            elif action == "clone" and suggestion.donor_id is not None:
                 donor = history.get(suggestion.donor_id)
                 if donor is not None and donor.checkpoint_id is not None:
-                    return self._start(donor, suggestion.params)
-                continue
-            if ctx.sampler.is_exhausted(history):
+                    try:
+                        return self._start(donor, suggestion.params, suggestion.replaces)
+                    except LostRace as exc:
+                        logger.debug("clone of trial %d lost a race: %s", donor.number, exc)
+            elif action == "stop" and suggestion.trial_id is not None:
+                if ctx.store.retire_trial(ctx.study_id, suggestion.trial_id, suggestion.reason or "stopped"):
+                    logger.info("Trial id %d stopped: %s", suggestion.trial_id, suggestion.reason)
+            elif action == "wait":
+                if not history.with_state(TrialState.RUNNING):
+                    logger.warning("scheduler %r waits but no trial is running; stopping", ctx.scheduler.name)
+                    return None
+                time.sleep(WAIT_SECONDS)
+            elif action == "done":
+                logger.info("scheduler %r has nothing more to run: %s", ctx.scheduler.name, suggestion.reason)
                 return None
-            return self._start(None)
-        return self._start(None)
+            # A lost race or a wait: look again on fresh data.
 
-    def _start(self, donor: FrozenTrial | None, params: dict[str, Any] | None = None) -> Trial | None:
+    def _start(
+        self, donor: FrozenTrial | None, params: dict[str, Any] | None = None, replaces: int | None = None
+    ) -> Trial | None:
         ctx = self.ctx
+        system_attrs = None
+        replaced = ctx.cache.history.get(replaces) if replaces is not None else None
+        if donor is not None:
+            system_attrs = {"clone_of": donor.number, "from_step": ctx.store.checkpoint_step(donor.checkpoint_id or 0)}
+            if replaced is not None:
+                system_attrs["replaces"] = replaced.number
         try:
             trial_id, number = ctx.store.create_trial(
                 ctx.study_id,
@@ -109,18 +135,27 @@ class Worker:
                 worker_id=ctx.worker_id,
                 parent_id=donor.id if donor else None,
                 checkpoint_id=donor.checkpoint_id if donor else None,
+                params=params if donor is not None else None,
+                system_attrs=system_attrs,
+                replaces=(
+                    None
+                    if replaces is None or donor is None
+                    else (replaces, f"replaced by a clone of trial {donor.number} (exploit)")
+                ),
             )
         except RunFull:
             return None
         if donor is None:
             return Trial(ctx, trial_id, number)
-        assert donor.checkpoint_id is not None
+        assert donor.checkpoint_id is not None and system_attrs is not None
+        if replaced is not None:
+            logger.info("Trial %d: clone of trial %d replacing trial %d", number, donor.number, replaced.number)
         return Trial(
             ctx,
             trial_id,
             number,
             params=params if params is not None else donor.params,
-            start_step=ctx.store.checkpoint_step(donor.checkpoint_id),
+            start_step=int(system_attrs["from_step"]),
             checkpoint_id=donor.checkpoint_id,
             parent_id=donor.id,
         )
@@ -138,6 +173,7 @@ class Worker:
             checkpoint_id=t.checkpoint_id,
             parent_id=t.parent_id,
             metrics=t.metrics if t.checkpoint_id is not None else None,
+            user_attrs=t.user_attrs,
         )
 
     def _reap_stale(self) -> None:
@@ -174,9 +210,20 @@ class Worker:
                 trial.snapshot().step,
                 trial.snapshot().metrics,
             )
+        if trial.wrote_checkpoint or trial.restored_from is not None:
+            self._collect_checkpoints(self.ctx.cache.refresh())
         if self.on_trial_end is not None:
-            history = self.ctx.cache.refresh()
-            frozen = history.get(trial.id)
+            frozen = self.ctx.cache.refresh().get(trial.id)
             if frozen is not None:
                 self.on_trial_end(frozen)
         return state
+
+    def _collect_checkpoints(self, history: History) -> None:
+        ctx = self.ctx
+        try:
+            freed = ctx.store.collect_checkpoints(ctx.study_id, ctx.scheduler.keep_checkpoints(history))
+        except Exception:  # garbage collection is best effort; the next trial end tries again
+            logger.debug("checkpoint collection failed", exc_info=True)
+            return
+        if freed:
+            logger.debug("freed %d bytes of checkpoints that can no longer be resumed or cloned", freed)

@@ -9,9 +9,22 @@ from typing import Any
 
 from itero._spec import build_from_spec
 from itero.schedulers._base import BaseScheduler, Decision, Suggestion
+from itero.schedulers._bohb import BOHB
 from itero.schedulers._fifo import FIFO
+from itero.schedulers._halving import ASHA, Hyperband
+from itero.schedulers._median import MedianStopping
+from itero.schedulers._pbt import PBT
+from itero.schedulers._sh import SuccessiveHalving
 
-SCHEDULERS: dict[str, type[BaseScheduler]] = {"fifo": FIFO}
+SCHEDULERS: dict[str, type[BaseScheduler]] = {
+    "fifo": FIFO,
+    "median": MedianStopping,
+    "sh": SuccessiveHalving,
+    "asha": ASHA,
+    "hyperband": Hyperband,
+    "bohb": BOHB,
+    "pbt": PBT,
+}
 
 
 def make_scheduler(spec: Any, where: str = "scheduler") -> BaseScheduler:
@@ -19,4 +32,17 @@ def make_scheduler(spec: Any, where: str = "scheduler") -> BaseScheduler:
     return build_from_spec(spec, SCHEDULERS, BaseScheduler, where)
 
 
-__all__ = ["FIFO", "SCHEDULERS", "BaseScheduler", "Decision", "Suggestion", "make_scheduler"]
+__all__ = [
+    "ASHA",
+    "BOHB",
+    "FIFO",
+    "PBT",
+    "SCHEDULERS",
+    "BaseScheduler",
+    "Decision",
+    "Hyperband",
+    "MedianStopping",
+    "SuccessiveHalving",
+    "Suggestion",
+    "make_scheduler",
+]

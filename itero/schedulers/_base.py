@@ -16,7 +16,7 @@ from enum import Enum
 from typing import Any, ClassVar, Literal
 
 from itero.exceptions import ConfigError
-from itero.trial import FrozenTrial, History
+from itero.trial import FrozenTrial, History, TrialState
 
 
 class Decision(str, Enum):
@@ -27,12 +27,21 @@ class Decision(str, Enum):
 
 @dataclass(frozen=True)
 class Suggestion:
-    """What a free worker should run: ``Suggestion.start()``, ``.resume(trial_id)`` or ``.clone(donor_id)``."""
+    """What a free worker should do next.
 
-    action: Literal["start", "resume", "clone"]
+    ``Suggestion.start()`` a new trial; ``.resume(trial_id)`` a paused trial from its own checkpoint;
+    ``.clone(donor_id, params, replaces=trial_id)`` a new trial from the donor's checkpoint with ``params``
+    (retiring the paused trial ``replaces``, which exactly one peer can do); ``.stop(trial_id, reason)`` end a
+    paused trial that can no longer be promoted (PRUNED); ``.wait()`` nothing to run right
+    now, ask again shortly; ``.done()`` the scheduler has nothing more to run in this study.
+    """
+
+    action: Literal["start", "resume", "clone", "stop", "wait", "done"]
     trial_id: int | None = None
     donor_id: int | None = None
     params: dict[str, Any] | None = None
+    replaces: int | None = None
+    reason: str | None = None
 
     @classmethod
     def start(cls) -> Suggestion:
@@ -43,8 +52,20 @@ class Suggestion:
         return cls("resume", trial_id=trial_id)
 
     @classmethod
-    def clone(cls, donor_id: int, params: dict[str, Any] | None = None) -> Suggestion:
-        return cls("clone", donor_id=donor_id, params=params)
+    def clone(cls, donor_id: int, params: dict[str, Any] | None = None, replaces: int | None = None) -> Suggestion:
+        return cls("clone", donor_id=donor_id, params=params, replaces=replaces)
+
+    @classmethod
+    def stop(cls, trial_id: int, reason: str) -> Suggestion:
+        return cls("stop", trial_id=trial_id, reason=reason)
+
+    @classmethod
+    def wait(cls) -> Suggestion:
+        return cls("wait")
+
+    @classmethod
+    def done(cls, reason: str) -> Suggestion:
+        return cls("done", reason=reason)
 
 
 class BaseScheduler:
@@ -52,6 +73,8 @@ class BaseScheduler:
 
     name: ClassVar[str] = "base"
     supports_multi_objective: ClassVar[bool] = True
+    #: Whether the scheduler pauses trials (ASHA, SH, PBT): paused trials keep their checkpoint.
+    pauses: ClassVar[bool] = False
 
     def __init__(self, max_steps: int | None = None) -> None:
         if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1):
@@ -66,9 +89,25 @@ class BaseScheduler:
         """What a free worker runs next."""
         return Suggestion.start()
 
-    def decide(self, history: History, trial: FrozenTrial, step: int) -> Decision:
-        """After ``trial`` reported ``step``: go on, pause, or stop."""
+    def decide(self, history: History, trial: FrozenTrial, step: int, *, can_pause: bool = True) -> Decision:
+        """After ``trial`` reported ``step``: go on, pause, or stop. ``can_pause`` is False when the objective
+        gave no state to resume from: the scheduler then decides stop-or-continue in place."""
         return Decision.CONTINUE
+
+    def keep_checkpoints(self, history: History) -> set[int]:
+        """Checkpoints that may still be resumed or cloned; the others are garbage-collected.
+
+        By default: the latest checkpoint of every trial that is not finished (running, paused, waiting)."""
+        return {
+            t.checkpoint_id
+            for t in history.with_state(TrialState.RUNNING, TrialState.PAUSED, TrialState.WAITING)
+            if t.checkpoint_id is not None
+        }
+
+    def sampler_view(self, history: History) -> History:
+        """The history the sampler learns from (a model-based multi-fidelity scheduler substitutes rung
+        values for final ones)."""
+        return history
 
     def wants_checkpoint(self, history: History, trial: FrozenTrial, step: int) -> bool:
         """Whether the state reported at ``step`` must be serialised (a decision point)."""

@@ -61,6 +61,9 @@ class Store:
     def __init__(self, url: str = "sqlite:///itero.db", artifacts: str | os.PathLike[str] | None = None) -> None:
         self.url = url
         self.engine = open_engine(url)
+        # An in-memory SQLite database lives in one connection of this process: no peer can share it, and
+        # only one thread may use it.
+        self.in_memory = self.engine.dialect.name == "sqlite" and self.engine.url.database in (None, "", ":memory:")
         self._read = self.engine.execution_options(itero_read=True)
         self.artifacts = ArtifactStore(artifacts if artifacts is not None else default_root(url))
         self._q = _Statements(self.engine)
@@ -240,10 +243,25 @@ class Store:
         parent_id: int | None = None,
         checkpoint_id: int | None = None,
         system_attrs: Mapping[str, Any] | None = None,
+        replaces: tuple[int, str] | None = None,
     ) -> tuple[int, int]:
-        """A new trial ``(id, number)``; raises ``RunFull`` when the run's ``n_trials`` are all started."""
+        """A new trial ``(id, number)``; raises ``RunFull`` when the run's ``n_trials`` are all started.
+
+        A clone (``checkpoint_id`` of a donor) is created only if that checkpoint still exists, and with
+        ``replaces=(trial_id, reason)`` only if this call is the one that retires that PAUSED trial (PRUNED with
+        ``reason``), all in one transaction: two peers never clone in place of the same trial. Otherwise it
+        raises ``LostRace``.
+        """
         q = self._q
         with self.engine.begin() as conn:
+            if checkpoint_id is not None:
+                exists = select(checkpoints.c.id).where(checkpoints.c.id == checkpoint_id)
+                if conn.dialect.name == "postgresql":
+                    exists = exists.with_for_update(read=True)  # a concurrent garbage collection waits
+                if conn.execute(exists).first() is None:
+                    raise LostRace(f"checkpoint {checkpoint_id} was garbage-collected")
+            if replaces is not None and not self._retire(conn, study_id, *replaces):
+                raise LostRace(f"trial {replaces[0]} was resumed or replaced by another worker")
             if run_id is not None and not q.take_slot.run(conn, {"rid": run_id}).rowcount:
                 raise RunFull(run_id)
             row: Any = q.next_number.run(conn, {"sid": study_id}).one()
@@ -290,6 +308,21 @@ class Store:
             if claimed and run_id is not None:
                 conn.execute(update(runs).where(runs.c.id == run_id).values(started=runs.c.started + 1))
             return bool(claimed)
+
+    def retire_trial(self, study_id: int, trial_id: int, reason: str) -> bool:
+        """End a PAUSED trial as PRUNED with ``reason``; False if another worker resumed or ended it first."""
+        with self.engine.begin() as conn:
+            return self._retire(conn, study_id, trial_id, reason)
+
+    def _retire(self, conn: Connection, study_id: int, trial_id: int, reason: str) -> bool:
+        version = self._tick(conn, study_id)
+        return bool(
+            conn.execute(
+                update(trials)
+                .where(trials.c.id == trial_id, trials.c.state == "PAUSED")
+                .values(state="PRUNED", error=reason, completed_at=time.time(), version=version)
+            ).rowcount
+        )
 
     def write_trial(
         self,
@@ -478,6 +511,40 @@ class Store:
                 ).scalar_one()
             )
 
+    def collect_checkpoints(self, study_id: int, keep: Iterable[int] = (), grace_seconds: float = 0.0) -> int:
+        """Delete the study's checkpoints that can no longer be resumed or cloned; return the bytes freed.
+
+        Kept: the latest checkpoint of every trial that is not finished (read in the same transaction, so it is
+        never stale: a checkpoint row and the trial that names it are written together), the ids in ``keep``
+        (extra donors a scheduler wants), and anything written in the last ``grace_seconds``. A clone is created
+        only if its donor's checkpoint still exists (``create_trial``), and a file is removed only when no
+        checkpoint row of any study still names its digest.
+        """
+        keep_ids = {int(k) for k in keep}
+        live = select(trials.c.checkpoint_id).where(
+            trials.c.study_id == study_id,
+            trials.c.state.in_(["RUNNING", "PAUSED", "WAITING"]),
+            trials.c.checkpoint_id.is_not(None),
+        )
+        candidates = select(checkpoints.c.id, checkpoints.c.digest, checkpoints.c.size).where(
+            checkpoints.c.study_id == study_id,
+            checkpoints.c.created_at < time.time() - grace_seconds,
+            checkpoints.c.id.not_in(live),
+        )
+        with self._read.connect() as conn:  # most calls find nothing: look without taking the write lock
+            if all(r.id in keep_ids for r in conn.execute(candidates)):
+                return 0
+        with self.engine.begin() as conn:
+            doomed = [r for r in conn.execute(candidates).all() if r.id not in keep_ids]
+            if not doomed:
+                return 0
+            conn.execute(checkpoints.delete().where(checkpoints.c.id.in_([r.id for r in doomed])))
+            digests = {r.digest for r in doomed}
+            still = set(conn.execute(select(checkpoints.c.digest).where(checkpoints.c.digest.in_(digests))).scalars())
+        for digest in digests - still:
+            self.artifacts.delete(digest)
+        return sum(r.size for r in doomed)
+
     @property
     def artifacts_root(self) -> Path:
         return self.artifacts.root
@@ -485,6 +552,10 @@ class Store:
 
 class RunFull(Exception):
     """The optimize run has started all the trials it may start."""
+
+
+class LostRace(Exception):
+    """Another worker changed what this one meant to use (a paused trial, a checkpoint); look again."""
 
 
 def _keep(column: Any, name: str) -> Any:

@@ -179,6 +179,11 @@ class Study:
             n_jobs = os.cpu_count() or 1
         if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1:
             raise ConfigError(f"n_jobs must be an integer >= 1 (or -1 for one per core), got {n_jobs!r}")
+        if n_jobs > 1 and self.store.in_memory:
+            raise ConfigError(
+                f"n_jobs={n_jobs} needs a store the worker processes can share; {self.store.url!r} is in memory: "
+                "use a file such as 'sqlite:///itero.db'"
+            )
         if not callable(objective):
             raise ConfigError(f"objective must be callable, got {type(objective).__name__}")
         self._cache.refresh()
@@ -240,11 +245,18 @@ class Study:
             history = self._cache.refresh()
             if history.with_state(TrialState.WAITING):
                 return True
+            ctx = self._context(self.store, self._cache, budget)
+            if ctx.budget_exhausted():
+                return False
+            action = self.scheduler.next(history).action
+            if action == "done" or (action == "wait" and not history.with_state(TrialState.RUNNING)):
+                return False
+            if action != "start":
+                return True  # a paused trial to resume, a clone to make or a trial to stop
             assert budget.run_id is not None
             run = self.store.get_run(budget.run_id)
             slots = run.n_trials is None or run.started < run.n_trials
-            ctx = self._context(self.store, self._cache, budget)
-            return slots and not ctx.budget_exhausted() and not self.sampler.is_exhausted(history)
+            return slots and not self.sampler.is_exhausted(self.scheduler.sampler_view(history))
 
         self.store.engine.dispose()  # children must not share the parent's connections
         run_processes(n_jobs, make_worker, release, work_left, poll, max_restarts=3 * n_jobs + 100)

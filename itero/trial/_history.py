@@ -27,6 +27,7 @@ class History:
         self.directions = dict(directions)
         self.objective_names = list(directions)
         self._signs = [-1.0 if directions[m] == "maximize" else 1.0 for m in self.objective_names]
+        self.directions_signs = tuple(self._signs)  # -1 for maximised metrics: loss = sign * value
         self._by_id: dict[int, FrozenTrial] = {}
         self._all = _ByNumber()
         self._completed = _ByNumber()

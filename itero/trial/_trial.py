@@ -61,6 +61,7 @@ class Trial:
         checkpoint_id: int | None = None,
         parent_id: int | None = None,
         metrics: Mapping[str, float] | None = None,
+        user_attrs: Mapping[str, Any] | None = None,
     ) -> None:
         self._ctx = ctx
         self.id = trial_id
@@ -71,11 +72,12 @@ class Trial:
         self._start_step = start_step
         self._step = start_step
         self._checkpoint_id = checkpoint_id
+        self.restored_from = checkpoint_id  # the checkpoint this run started from (its own or a donor's)
         self.parent_id = parent_id
         self._metrics: dict[str, float] = dict(metrics or {})
         self._pending: list[tuple[int, dict[str, float]]] = []
         self._reports: dict[int, dict[str, float]] = {}
-        self._user_attrs: dict[str, Any] = {}
+        self._user_attrs: dict[str, Any] = dict(user_attrs or {})  # a resumed trial keeps its earlier ones
         self._user_attrs_dirty = False
         self._last_flush = 0.0
         self._flushed_step = start_step
@@ -89,6 +91,7 @@ class Trial:
         self._restored = False
         self.max_steps: int | None = ctx.scheduler.max_steps
         self._finished = False
+        self.wrote_checkpoint = False
 
     # ------------------------------------------------------------------ parameters
     @property
@@ -138,12 +141,13 @@ class Trial:
                     f"widen the range with space: {{{name}: ...}} or fix another value"
                 )
         else:
+            history = ctx.scheduler.sampler_view(ctx.cache.history)
             if self._joint is None:
-                self._joint = ctx.sampler.sample_joint(ctx.cache.history, self.snapshot()) or {}
+                self._joint = ctx.sampler.sample_joint(history, self.snapshot()) or {}
             value = self._joint.get(name, _MISSING)
             if value is _MISSING or not dist.contains(value):
                 # Not in the joint proposal, or proposed for an older range of this parameter.
-                value = ctx.sampler.sample(ctx.cache.history, self.snapshot(), name, dist)
+                value = ctx.sampler.sample(history, self.snapshot(), name, dist)
             if not dist.contains(value):
                 raise SpaceError(f"sampler {ctx.sampler.name!r} proposed {value!r} for {name!r}, outside {dist}")
         self._params[name] = value
@@ -213,12 +217,16 @@ class Trial:
         self._step = max(self._step, step)
         ctx = self._ctx
         snap = self.snapshot()
-        decision = ctx.scheduler.decide(ctx.cache.history, snap, step).value
+        decision = ctx.scheduler.decide(ctx.cache.history, snap, step, can_pause=state is not None).value
+        if decision == "PAUSE" and self.max_steps is not None and step >= self.max_steps:
+            decision = "CONTINUE"  # the trial's last step: it completes instead
         wants = decision == "PAUSE" or ctx.scheduler.wants_checkpoint(ctx.cache.history, snap, step)
         checkpoint = None
+        data = b""
         if wants and state is not None:
             value = state() if callable(state) else state
-            digest, size = ctx.store.save_checkpoint_data(dump_state(value))
+            data = dump_state(value)
+            digest, size = ctx.store.save_checkpoint_data(data)
             checkpoint = (step, digest, size)
         if decision == "PAUSE" and checkpoint is None:
             decision = "STOP"  # no state to resume from: stop in place instead of pausing
@@ -226,6 +234,10 @@ class Trial:
         now = time.perf_counter()
         if checkpoint is not None or decision != "CONTINUE" or now - self._last_flush >= _FLUSH_SECONDS:
             self._flush(checkpoint=checkpoint)
+        if checkpoint is not None:
+            # A peer's garbage collection may have removed a file of the same content between the write and
+            # the row that now names it: write it again if so.
+            ctx.store.save_checkpoint_data(data)
 
     def _flush(
         self,
@@ -259,6 +271,7 @@ class Trial:
         )
         if ck_id is not None:
             self._checkpoint_id = ck_id
+            self.wrote_checkpoint = True
         self._pending = []
         self._params_dirty = self._user_attrs_dirty = False
         self._flushed_step = self._step

@@ -1,0 +1,134 @@
+"""Order loss vectors best first: the smallest values for one objective, non-dominated rank and crowding
+distance for several. Used by TPE (to split good from bad trials) and by the schedulers (rungs, quantiles).
+
+>>> import numpy as np
+>>> select_best(np.array([[3.0], [1.0], [2.0]]), 2).tolist()
+[1, 2]
+>>> rank_order(np.array([[1.0, 2.0], [2.0, 1.0], [2.0, 2.0]])).tolist()[-1]
+2
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def smallest(values: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the ``k`` smallest values; ties go to the lowest position (the oldest trial)."""
+    if k >= len(values):
+        return np.arange(len(values))
+    if k <= 0:
+        return np.empty(0, dtype=np.intp)
+    thr = np.partition(values, k - 1)[k - 1]
+    lt = np.flatnonzero(values < thr)
+    eq = np.flatnonzero(values == thr)
+    return np.sort(np.concatenate([lt, eq[: k - len(lt)]]))
+
+
+def nondominated_mask(points: np.ndarray) -> np.ndarray:
+    """Mask of the non-dominated rows of ``points`` (losses to minimise)."""
+    n, m = points.shape
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    if m == 2:
+        order = np.lexsort((points[:, 1], points[:, 0]))
+        f0 = points[order, 0]
+        f1 = points[order, 1]
+        before = np.concatenate([[np.inf], np.minimum.accumulate(f1)[:-1]])  # min f1 over earlier rows
+        start = np.searchsorted(f0, f0, side="left")  # first row of the same f0
+        dominated = (before[start] <= f1) | (f1[start] < f1)
+        mask = np.empty(n, dtype=bool)
+        mask[order] = ~dominated
+        return mask
+    mask = np.empty(n, dtype=bool)
+    chunk = max(1, 2_000_000 // max(1, n * m))
+    for lo in range(0, n, chunk):
+        p = points[lo : lo + chunk, None, :]
+        le = np.all(points[None, :, :] <= p, axis=2)
+        lt = np.any(points[None, :, :] < p, axis=2)
+        mask[lo : lo + chunk] = ~np.any(le & lt, axis=1)
+    return mask
+
+
+def crowding_distance(points: np.ndarray) -> np.ndarray:
+    n, m = points.shape
+    dist = np.zeros(n)
+    if n <= 2:
+        return np.full(n, np.inf)
+    for j in range(m):
+        order = np.argsort(points[:, j], kind="stable")
+        f = points[order, j]
+        span = f[-1] - f[0]
+        d = np.zeros(n)
+        d[0] = d[-1] = np.inf
+        if span > 0:
+            d[1:-1] = (f[2:] - f[:-2]) / span
+        dist[order] += d
+    return dist
+
+
+def mo_select(points: np.ndarray, k: int) -> np.ndarray:
+    """Positions of ``k`` rows by non-dominated rank, the last front cut by crowding distance."""
+    n = len(points)
+    if k >= n:
+        return np.arange(n)
+    if k <= 0:
+        return np.empty(0, dtype=np.intp)
+    remaining = np.arange(n)
+    if n > 4 * k:
+        # A row dominated by k others is never needed. Rows >= the componentwise max M of k pivot rows (and
+        # > M somewhere) are dominated by every pivot: drop them. Every dominator of a kept row is kept, so
+        # the fronts of kept rows do not change. Pivots: the k rows with the smallest normalised max-loss.
+        cols = [np.ascontiguousarray(points[:, j]) for j in range(points.shape[1])]
+        norm = np.zeros(n)
+        for c in cols:
+            lo = c.min()
+            np.maximum(norm, (c - lo) / max(c.max() - lo, 1e-300), out=norm)
+        top = points[smallest(norm, k)].max(axis=0)
+        geq = np.ones(n, dtype=bool)
+        gt = np.zeros(n, dtype=bool)
+        for c, t in zip(cols, top, strict=True):
+            geq &= c >= t
+            gt |= c > t
+        remaining = np.flatnonzero(~(geq & gt))
+    chosen: list[np.ndarray] = []
+    need = k
+    while need > 0 and len(remaining):
+        front_mask = nondominated_mask(points[remaining])
+        front = remaining[front_mask]
+        if len(front) <= need:
+            chosen.append(front)
+            need -= len(front)
+            remaining = remaining[~front_mask]
+        else:
+            cd = crowding_distance(points[front])
+            order = np.lexsort((front, -cd))
+            chosen.append(front[order[:need]])
+            need = 0
+    return np.sort(np.concatenate(chosen)) if chosen else np.empty(0, dtype=np.intp)
+
+
+def select_best(points: np.ndarray, k: int) -> np.ndarray:
+    """Positions (sorted) of the ``k`` best rows of ``points`` (n x m losses to minimise)."""
+    if points.shape[1] == 1:
+        return smallest(points[:, 0], k)
+    return mo_select(points, k)
+
+
+def rank_order(points: np.ndarray) -> np.ndarray:
+    """All positions, best first: by loss for one objective (ties to the lower position); by non-dominated
+    front, then larger crowding distance, for several."""
+    n = len(points)
+    if n == 0:
+        return np.empty(0, dtype=np.intp)
+    if points.shape[1] == 1:
+        return np.argsort(points[:, 0], kind="stable")
+    out: list[np.ndarray] = []
+    remaining = np.arange(n)
+    while len(remaining):
+        mask = nondominated_mask(points[remaining])
+        front = remaining[mask]
+        cd = crowding_distance(points[front])
+        out.append(front[np.lexsort((front, -cd))])
+        remaining = remaining[~mask]
+    return np.concatenate(out)

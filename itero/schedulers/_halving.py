@@ -1,0 +1,161 @@
+"""Asynchronous successive halving (ASHA) and Hyperband as brackets of it.
+
+ASHA in its promotion form (Li et al., 2020): rungs at ``min_steps * eta**k``. A trial reaching a rung
+continues at once if it is in the top ``1/eta`` of the trials that reached that rung (a promotion in place);
+otherwise it *pauses* with a checkpoint. Whenever a worker is free it resumes, from its own checkpoint, the best
+paused trial that has since entered the top ``1/eta`` of its rung (highest rung first); if there is none it
+starts a new trial at the lowest rung. The top ``1/eta`` is by value for one objective and by non-dominated
+rank then crowding distance for several.
+
+An objective that gives no ``state`` cannot pause: its trials then stop or continue in place, continuing when
+they are in the top ``ceil(n/eta)`` of their rung so far (the stopping variant of ASHA).
+
+Checkpoints: a paused trial keeps its checkpoint (it may be promoted whenever its rung grows); a trial that
+ends (complete, stopped, failed) loses its own.
+
+    >>> ASHA(max_steps=27, eta=3).rungs(0)
+    [1, 3, 9]
+    >>> Hyperband(max_steps=27, eta=3).rungs(2)
+    [9]
+"""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar
+
+import numpy as np
+
+from itero._ranking import rank_order
+from itero.schedulers._base import BaseScheduler, Decision, Suggestion
+from itero.schedulers._rungs import check_int, crossed_at, highest_rung, rung_steps, rung_table
+from itero.trial import FrozenTrial, History, TrialState
+
+
+class _Halving(BaseScheduler):
+    """Shared by ASHA and Hyperband: brackets of rungs, promotions by rank within a bracket."""
+
+    pauses: ClassVar[bool] = True
+
+    def __init__(self, max_steps: int | None, min_steps: int, eta: int) -> None:
+        super().__init__(max_steps)
+        check_int(self.name, "min_steps", min_steps, 1)
+        check_int(self.name, "eta", eta, 2)
+        if max_steps is not None and min_steps > max_steps:
+            from itero.exceptions import ConfigError
+
+            raise ConfigError(f"{self.name} option 'min_steps' ({min_steps}) is above 'max_steps' ({max_steps})")
+        self.min_steps = min_steps
+        self.eta = eta
+
+    # --- brackets (one for ASHA)
+    def brackets(self) -> list[int]:
+        return [0]
+
+    def bracket_of(self, trial: FrozenTrial) -> int:
+        return 0
+
+    def rungs(self, bracket: int) -> list[int]:
+        return rung_steps(self.min_steps * self.eta**bracket, self.eta, self.max_steps)
+
+    def members(self, history: History, bracket: int, current: FrozenTrial | None = None) -> list[FrozenTrial]:
+        """The bracket's trials, with ``current`` (a running trial's live snapshot) in place of its stored copy."""
+        out = [t for t in history.trials if self.bracket_of(t) == bracket and (current is None or t.id != current.id)]
+        if current is not None:
+            out.append(current)
+        return out
+
+    def top(self, history: History, trials: list[FrozenTrial], points: np.ndarray, k: int) -> list[FrozenTrial]:
+        """The ``k`` best of ``trials`` (rows of ``points``), best first."""
+        if k <= 0:
+            return []
+        return [trials[i] for i in rank_order(points)[:k]]
+
+    # --- decisions
+    def decide(self, history: History, trial: FrozenTrial, step: int, *, can_pause: bool = True) -> Decision:
+        bracket = self.bracket_of(trial)
+        rungs = self.rungs(bracket)
+        k = crossed_at(trial, step, rungs)
+        if k is None:
+            return Decision.CONTINUE
+        reached, points = rung_table(history, self.members(history, bracket, trial), rungs[k])
+        n = len(reached)
+        quota = n // self.eta if can_pause else math.ceil(n / self.eta)
+        if any(t.id == trial.id for t in self.top(history, reached, points, quota)):
+            return Decision.CONTINUE
+        return Decision.PAUSE if can_pause else Decision.STOP
+
+    def next(self, history: History) -> Suggestion:
+        paused = history.with_state(TrialState.PAUSED)
+        if not paused:
+            return Suggestion.start()
+        for bracket in self.brackets():
+            rungs = self.rungs(bracket)
+            waiting = [t for t in paused if self.bracket_of(t) == bracket]
+            for k in reversed(range(len(rungs))):
+                at_rung = {t.id for t in waiting if highest_rung(t, rungs) == k}
+                if not at_rung:
+                    continue
+                reached, points = rung_table(history, self.members(history, bracket), rungs[k])
+                for t in self.top(history, reached, points, len(reached) // self.eta):
+                    if t.id in at_rung:
+                        return Suggestion.resume(t.id)
+        return Suggestion.start()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(max_steps={self.max_steps!r}, min_steps={self.min_steps}, eta={self.eta})"
+
+
+class ASHA(_Halving):
+    """Asynchronous successive halving with promotions from checkpoints (see the module docstring).
+
+    ``max_steps``: the steps a trial may reach (its rungs are below it); ``min_steps``: the first rung;
+    ``eta``: the reduction factor (the top ``1/eta`` of a rung is promoted).
+    """
+
+    name = "asha"
+
+    def __init__(self, max_steps: int | None = None, min_steps: int = 1, eta: int = 3) -> None:
+        super().__init__(max_steps, min_steps, eta)
+
+
+class Hyperband(_Halving):
+    """Hyperband (Li et al., 2018) run asynchronously: ``s_max + 1`` brackets of ASHA, the bracket ``s``
+    starting at ``min_steps * eta**s``, where ``s_max = floor(log_eta(max_steps / min_steps))``. New trials are
+    spread over the brackets in proportion to Hyperband's bracket sizes, by trial number, so every peer agrees
+    on a trial's bracket. The bracket that never stops early (``s = s_max``) hedges against learning curves
+    that cross.
+    """
+
+    name = "hyperband"
+
+    def __init__(self, max_steps: int = 27, min_steps: int = 1, eta: int = 3) -> None:
+        check_int("hyperband", "max_steps", max_steps, 1)
+        super().__init__(max_steps, min_steps, eta)
+        s_max = 0
+        while min_steps * eta ** (s_max + 1) <= max_steps:
+            s_max += 1
+        self._s_max = s_max
+        sizes = [math.ceil((s_max + 1) / (s + 1) * eta**s) for s in range(s_max, -1, -1)]  # bracket 0 first
+        self._pattern = _interleave(sizes)
+
+    def brackets(self) -> list[int]:
+        return list(range(self._s_max + 1))
+
+    def bracket_of(self, trial: FrozenTrial) -> int:
+        return self._pattern[trial.number % len(self._pattern)]
+
+
+def _interleave(sizes: list[int]) -> list[int]:
+    """A cycle of bracket indices where bracket ``i`` appears ``sizes[i]`` times, spread evenly (smooth
+    weighted round robin), so that any run of trials visits the brackets in proportion."""
+    total = sum(sizes)
+    credit = [0] * len(sizes)
+    out = []
+    for _ in range(total):
+        for i, w in enumerate(sizes):
+            credit[i] += w
+        best = max(range(len(sizes)), key=lambda i: credit[i])
+        credit[best] -= total
+        out.append(best)
+    return out
