@@ -60,6 +60,7 @@ class StudyConfig(BaseModel):
     scheduler: str | dict[str, Any] = "fifo"
     budget: BudgetConfig | None = None
     n_jobs: _Count = 1
+    share_weights: list[str] | None = None
 
     _source: str | None = PrivateAttr(default=None)
 
@@ -84,6 +85,7 @@ _EXPECTED = {
     "budget.steps": "an integer >= 1",
     "budget.minutes": "a number > 0",
     "n_jobs": "an integer >= 1",
+    "share_weights": "a list of the parameter names that shape the model, e.g. [width, depth, optimizer]",
 }
 _ALLOWED_KEYS = {"": list(StudyConfig.model_fields), "budget": list(BudgetConfig.model_fields)}
 
@@ -382,6 +384,7 @@ def run_config(
         params=cfg.params,
         space=resolved.space,
         load_if_exists=True,
+        share_weights=cfg.share_weights,
     )
     plan = plan_run(cfg.budget, study)
     for note, level in ((plan.note, logging.INFO), (plan.used_up, logging.WARNING)):

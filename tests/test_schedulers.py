@@ -170,8 +170,19 @@ def test_pbt_exploits_top_members_and_records_the_lineage(tmp_path):
         assert c.params["lr"] != donor.params["lr"] or donor.params["lr"] in (0.01, 1.0)  # explored (or clipped)
     finished = [t for t in trials if t.state == TrialState.COMPLETE]
     assert len(finished) == 4 and all(t.step == 12 for t in finished)  # the population keeps its size
+    # `itero show` prints the lineage: donor, step of its checkpoint, the member replaced.
+    from typer.testing import CliRunner
+
+    from itero.cli import app
+
+    url = f"sqlite:///{tmp_path}/s.db"
+    shown = CliRunner().invoke(app, ["show", "pbt", "--storage", url, "--limit", "100"], env={"COLUMNS": "300"})
+    c = clones[0]
+    expected = f"#{by_id[c.parent_id].number} @{c.system_attrs['from_step']} (replaces #{c.system_attrs['replaces']})"
+    assert shown.exit_code == 0 and "cloned from" in shown.stdout
+    assert expected in shown.stdout
     # Only paused or running members can be resumed or cloned: every other checkpoint was collected.
-    assert study.totals().checkpoint_bytes == 0 or any(t.state == TrialState.PAUSED for t in trials)
+    assert study.totals().checkpoint_bytes == 0
 
 
 def test_pbt_explore_perturbs_floats_and_keeps_shapes():
@@ -284,3 +295,36 @@ def test_scheduler_conformance(name: str, storage_url: str, study_name: str):
     assert repr(again.scheduler) == repr(study.scheduler)
     if not math.isinf(totals.steps):
         assert totals.wall_seconds > 0 and totals.cpu_seconds > 0
+
+
+def test_shared_weights_start_a_new_trial_from_a_matching_checkpoint(tmp_path):
+    def objective(trial: itero.Trial) -> None:
+        width = trial.suggest_int("width", 8, 16)
+        x = trial.suggest_float("x", 0.0, 1.0)
+        state = trial.restore()
+        trained = 0 if state is None else state["trained"]
+        if state is not None and trial.parent_id is not None:
+            trial.set_user_attr(f"from_{trial.start_step}", state["owner"])
+        for step in trial.steps(max_steps=9):
+            trained += 1
+            trial.report(
+                step, {"loss": x + 1 / (trained + width)}, state=lambda t=trained: {"trained": t, "owner": trial.number}
+            )
+
+    url = f"sqlite:///{tmp_path}/s.db"
+    common = {"objectives": {"loss": "minimize"}, "sampler": {"name": "random", "seed": 0}, "params": {"width": 8}}
+    shared = itero.create_study("on", storage=url, scheduler=ASHA(max_steps=9), share_weights=["width"], **common)
+    shared.optimize(objective, n_trials=6, show_progress=False)
+    warm = [t for t in shared.trials if t.parent_id is not None]
+    assert warm, "later trials should start from a paused trial's checkpoint"
+    for t in warm:
+        donor = next(d for d in shared.trials if d.id == t.parent_id)
+        assert t.system_attrs["shared_from"] == donor.number
+        assert t.user_attrs[f"from_{t.system_attrs['from_step']}"] == donor.number  # the donor's weights
+        assert t.cost.steps == t.step - t.system_attrs["from_step"]  # the donor's steps are not run again
+    plain = itero.create_study("off", storage=url, scheduler=ASHA(max_steps=9), **common)
+    plain.optimize(objective, n_trials=6, show_progress=False)
+    assert all(t.parent_id is None for t in plain.trials)
+    assert itero.load_study("on", storage=url).share_weights == ("width",)
+    with pytest.raises(ConfigError, match="share_weights: expected a list of parameter names"):
+        itero.create_study("bad", storage=url, share_weights="width")

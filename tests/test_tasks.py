@@ -7,12 +7,14 @@ these tests do not depend on a study or a store.
 from __future__ import annotations
 
 import copy
+import itertools
 import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import pytest
 
 from itero.exceptions import ConfigError
@@ -172,7 +174,7 @@ def test_load_objective_from_module() -> None:
         ("{d}/x.py:NOT_CALLABLE", r"'NOT_CALLABLE' is a int, not a callable"),
         ("no_such_module_xyz.sub:f", r"cannot import module 'no_such_module_xyz\.sub'.*ModuleNotFoundError"),
         ("json:no_such_function", r"'json' has no attribute 'no_such_function'"),
-        ("nope", r"unknown task 'nope'; known tasks are \['digits-mlp'\]"),
+        ("nope", r"unknown task 'nope'; known tasks are \['crossing-curves', 'digits-mlp', 'friedman-mlp'\]"),
         ("json:", r"expected 'module:function'"),
         ("", r"expected a task name"),
     ],
@@ -311,3 +313,30 @@ def test_apply_hparams_rejects_unknown_keys() -> None:
     assert opt.param_groups[0]["lr"] == 0.1  # nothing changed
     with pytest.raises(TypeError, match=r"expected a torch\.optim\.Optimizer"):
         apply_hparams(object(), lr=0.1)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------------------------- more tasks
+def test_friedman_learns_to_near_its_noise_floor() -> None:
+    from itero.tasks._friedman import friedman_mlp
+
+    trial = FakeTrial({**GOOD, "lr": 0.003, "optimizer": "adam", "width": 256}, 0, max_steps=8)
+    friedman_mlp(trial)
+    first, last = trial.reports[1]["val_rmse"], trial.reports[8]["val_rmse"]
+    assert set(trial.reports[8]) == {"val_rmse", "test_rmse"}
+    assert last < first and last < 2.0  # the noise floor is 1.0; predicting the mean gives about 5
+    assert get_task("friedman-mlp").objectives == {"val_rmse": "minimize"}
+
+
+def test_crossing_curves_cross_and_end_at_their_known_optimum() -> None:
+    from itero.tasks._synthetic import SUITE
+
+    f = SUITE["crossing-curves"]
+    best, worse = [0.2, 0.4, 0.6, 0.8], [0.5, 0.4, 0.6, 0.8]
+    assert f.value(best, 27) == 0.0 < f.value(worse, 27)  # the best configuration ends best...
+    assert f.value(best, 9) > f.value(worse, 9)  # ...but looks worse at the rungs early stopping uses
+    assert f.value(best, 3) > f.value(worse, 3)
+    for name, fn in SUITE.items():
+        x = np.random.default_rng(0).random(fn.dim)
+        values = [fn.value(x, t) for t in range(1, 28)]
+        assert all(a >= b for a, b in itertools.pairwise(values)), name  # curves only go down
+        assert min(values) >= 0.0

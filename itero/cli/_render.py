@@ -161,7 +161,7 @@ def trials_table(
     table.add_column("wall s", justify="right")
     table.add_column("CPU s", justify="right")
     if with_parent:
-        table.add_column("parent", justify="right")
+        table.add_column("cloned from", justify="right")
     if with_error:
         table.add_column("error", style="red", ratio=1, overflow="fold")
     for t in trials:
@@ -175,7 +175,7 @@ def trials_table(
             f"{t.cost.cpu_seconds:.2f}",
         ]
         if with_parent:
-            row.append("-" if t.parent_id is None else str(numbers.get(t.parent_id, f"id {t.parent_id}")))
+            row.append(_lineage(t, numbers))
         if with_error:
             row.append(shorten(t.error))
         table.add_row(*_cells(*row))
@@ -200,13 +200,37 @@ def best_table(trial: FrozenTrial, directions: Mapping[str, str], title: str) ->
     return table
 
 
+def _lineage(t: FrozenTrial, numbers: Mapping[int, int]) -> str:
+    """``#3 @6 (replaces #5)``: the donor, the step of its checkpoint, and the member this clone replaced."""
+    if t.parent_id is None:
+        return "-"
+    text = f"#{numbers.get(t.parent_id, t.system_attrs.get('clone_of', '?'))}"
+    if "from_step" in t.system_attrs:
+        text += f" @{t.system_attrs['from_step']}"
+    if "replaces" in t.system_attrs:
+        text += f" (replaces #{t.system_attrs['replaces']})"
+    return text
+
+
 def totals_text(totals: StudyTotals) -> str:
-    """``trials 6 (6 finished) · steps 18 · CPU 0.12 s · trial wall 0.30 s · run time 1.20 s``."""
-    return (
+    """``trials 6 (6 finished) · steps 18 · CPU 0.12 s · trial wall 0.30 s · run time 1.20 s · checkpoints 2 MB``."""
+    text = (
         f"trials {totals.trials} ({totals.finished} finished) · steps {totals.steps} · "
         f"CPU {fmt_seconds(totals.cpu_seconds)} · trial wall {fmt_seconds(totals.wall_seconds)} · "
         f"run time {fmt_seconds(totals.run_seconds)}"
     )
+    if totals.checkpoint_bytes:
+        text += f" · checkpoints {_bytes(totals.checkpoint_bytes)}"
+    return text
+
+
+def _bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "kB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{n} B"
 
 
 # ---------------------------------------------------------------------------------------------- JSON

@@ -33,6 +33,7 @@ class RunContext:
     cache: StudyCache
     fixed: dict[str, Any] = field(default_factory=dict)
     space: dict[str, Distribution] = field(default_factory=dict)
+    share_weights: tuple[str, ...] = ()
     budget: Budget = field(default_factory=Budget)
     worker_id: int | None = None
 

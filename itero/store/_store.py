@@ -341,8 +341,12 @@ class Store:
         run: RunCost | None = None,
         worker_id: int | None = None,
         checkpoint: tuple[int, str, int] | None = None,
+        warm_start: tuple[int, int, Mapping[str, Any]] | None = None,
     ) -> int | None:
         """Write what changed about a running trial in one transaction; returns the new checkpoint's id.
+
+        ``warm_start=(parent_id, checkpoint_id, system_attrs)`` records that the trial started from another
+        trial's checkpoint (shared weights).
 
         ``cost`` adds ``(steps, wall seconds, CPU seconds)`` spent since the last write to the trial's totals;
         ``run`` records one finished run of the trial (its own totals were added through ``cost``).
@@ -363,7 +367,9 @@ class Store:
             "d_wall": cost[1] if cost else 0.0,
             "d_cpu": cost[2] if cost else 0.0,
             "d_runs": 1 if run is not None else 0,
-            "checkpoint_id": None,
+            "checkpoint_id": None if warm_start is None else warm_start[1],
+            "parent_id": None if warm_start is None else warm_start[0],
+            "system_attrs": None if warm_start is None else _dumps(dict(warm_start[2])),
         }
         q = self._q
         with self.engine.begin() as conn:
@@ -664,6 +670,8 @@ class _Statements:
                 user_attrs=_keep(c.user_attrs, "user_attrs"),
                 completed_at=_keep(c.completed_at, "completed_at"),
                 checkpoint_id=_keep(c.checkpoint_id, "checkpoint_id"),
+                parent_id=_keep(c.parent_id, "parent_id"),
+                system_attrs=_keep(c.system_attrs, "system_attrs"),
                 steps_run=c.steps_run + bindparam("d_steps", type_=Integer),
                 wall_seconds=c.wall_seconds + bindparam("d_wall", type_=Float),
                 cpu_seconds=c.cpu_seconds + bindparam("d_cpu", type_=Float),

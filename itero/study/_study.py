@@ -84,6 +84,7 @@ class Study:
         scheduler: BaseScheduler,
         params: Mapping[str, Any] | None = None,
         space: Mapping[str, Distribution] | None = None,
+        share_weights: tuple[str, ...] = (),
     ) -> None:
         self.store = store
         self.name = name
@@ -93,6 +94,7 @@ class Study:
         self.scheduler = scheduler
         self.params = dict(params or {})
         self.space = dict(space or {})
+        self.share_weights = tuple(share_weights)
         self._cache = StudyCache(store, study_id, name, self.directions)
         self._ask_ctx: RunContext | None = None
         self._asked: dict[int, Trial] = {}
@@ -223,6 +225,7 @@ class Study:
             fixed=self.params,
             space=self.space,
             budget=budget,
+            share_weights=self.share_weights,
         )
 
     def _run_parallel(
@@ -321,12 +324,16 @@ def create_study(
     space: Mapping[str, Any] | None = None,
     load_if_exists: bool = False,
     artifacts: str | None = None,
+    share_weights: Sequence[str] | None = None,
 ) -> Study:
     """Create a study (or, with ``load_if_exists=True``, continue the one of that name).
 
     ``objectives`` maps metric names to ``"maximize"`` or ``"minimize"`` (default ``{"value": "minimize"}``);
     ``sampler`` and ``scheduler`` take an instance, a name or ``{"name": ..., **options}``; ``params`` fixes
     parameters the objective would otherwise search; ``space`` narrows or replaces their ranges.
+    ``share_weights=["width", "depth"]`` starts a new trial from the checkpoint of the best stored trial
+    whose parameters of those names (the ones that shape the model) are equal, when its objective calls
+    ``trial.restore()`` after suggesting them (off by default).
     """
     if not isinstance(name, str) or not name.strip() or len(name) > 255:
         raise ConfigError(f"study name must be a non-empty string of at most 255 characters, got {name!r}")
@@ -338,12 +345,14 @@ def create_study(
     space_obj = parse_space(space) if space is not None and not _is_parsed(space) else dict(space or {})
     if params is not None and not isinstance(params, Mapping):
         raise ConfigError(f"params: expected a mapping of parameter name to value, got {params!r}")
+    shared = _check_names("share_weights", share_weights)
     store = storage if isinstance(storage, Store) else Store(storage, artifacts=artifacts)
     config = {
         "sampler": spec_of(sampler_obj),
         "scheduler": spec_of(scheduler_obj),
         "params": dict(params or {}),
         "space": {k: d.to_dict() for k, d in space_obj.items()},
+        "share_weights": list(shared),
     }
     _check_json(config)
     record = store.create_study(name, directions, config, load_if_exists=load_if_exists)
@@ -352,7 +361,7 @@ def create_study(
             f"study {name!r} exists with objectives {record.directions}, not {directions}; "
             "use another study name to change the objectives"
         )
-    return Study(store, name, record.id, directions, sampler_obj, scheduler_obj, params, space_obj)
+    return Study(store, name, record.id, directions, sampler_obj, scheduler_obj, params, space_obj, shared)
 
 
 def load_study(
@@ -371,7 +380,18 @@ def load_study(
     sampler_obj = make_sampler(sampler if sampler is not None else config.get("sampler", "tpe"))
     scheduler_obj = make_scheduler(scheduler if scheduler is not None else config.get("scheduler", "fifo"))
     space = {k: distribution_from_dict(v) for k, v in config.get("space", {}).items()}
-    return Study(store, name, record.id, record.directions, sampler_obj, scheduler_obj, config.get("params"), space)
+    shared = tuple(config.get("share_weights", ()))
+    return Study(
+        store, name, record.id, record.directions, sampler_obj, scheduler_obj, config.get("params"), space, shared
+    )
+
+
+def _check_names(key: str, names: Any) -> tuple[str, ...]:
+    if names is None:
+        return ()
+    if isinstance(names, str) or not isinstance(names, Sequence) or not all(isinstance(n, str) and n for n in names):
+        raise ConfigError(f"{key}: expected a list of parameter names, e.g. ['width', 'depth'], got {names!r}")
+    return tuple(names)
 
 
 def _check_json(config: Mapping[str, Any]) -> None:

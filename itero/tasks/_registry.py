@@ -85,6 +85,32 @@ TASKS["digits-mlp"] = Task(
     loader="itero.tasks._digits:digits_mlp",
 )
 
+TASKS["friedman-mlp"] = Task(
+    name="friedman-mlp",
+    description=(
+        "MLP regression on Friedman's #1 function (6000 generated samples, 10 features, noise 1.0; fixed "
+        "60/20/20 split). Same search space as digits-mlp; one step is one epoch. Reports val_rmse (the "
+        "objective; the noise floor is 1.0) and test_rmse: a fine-grained metric the hyper-parameters move a lot."
+    ),
+    paradigm="supervised regression",
+    objectives={"val_rmse": "minimize"},
+    max_steps=27,
+    loader="itero.tasks._friedman:friedman_mlp",
+)
+
+TASKS["crossing-curves"] = Task(
+    name="crossing-curves",
+    description=(
+        "A synthetic learning-curve task whose curves cross: the configurations that end best start slowest, "
+        "so early stopping is fooled. 4 float parameters; the final value (at 27 steps) has a known minimum "
+        "of 0 at x = (0.2, 0.4, 0.6, 0.8). No training: for testing schedulers quickly."
+    ),
+    paradigm="synthetic multi-fidelity",
+    objectives={"loss": "minimize"},
+    max_steps=27,
+    loader="itero.tasks._synthetic:crossing_curves",
+)
+
 
 def get_task(name: str) -> Task:
     """The built-in task called ``name``; a :class:`~itero.exceptions.ConfigError` lists the known ones."""

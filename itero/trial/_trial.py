@@ -92,6 +92,7 @@ class Trial:
         self.max_steps: int | None = ctx.scheduler.max_steps
         self._finished = False
         self.wrote_checkpoint = False
+        self._warm: tuple[int, int, dict[str, Any]] | None = None
 
     # ------------------------------------------------------------------ parameters
     @property
@@ -162,12 +163,49 @@ class Trial:
 
     # ------------------------------------------------------------------ state and steps
     def restore(self) -> Any:
-        """The state to resume from: this trial's own checkpoint, a donor's for a clone, or None."""
+        """The state to resume from: this trial's own checkpoint, a donor's for a clone, a matching trial's
+        when the study shares weights, or None."""
         if self._checkpoint_id is None:
-            return None
+            return self._warm_start()
         _trial_id, _step, data = self._ctx.store.load_checkpoint(self._checkpoint_id)
         self._restored = True
         return load_state(data)
+
+    def _warm_start(self) -> Any:
+        """With ``share_weights=[names]``: start a fresh trial from the checkpoint of the best trial whose
+        parameters ``names`` (those that shape the model) equal this one's, from that checkpoint's step."""
+        keys = self._ctx.share_weights
+        if not keys or self._start_step or self._restored or self._step:
+            return None
+        if any(k not in self._params for k in keys):
+            missing = [k for k in keys if k not in self._params]
+            logger.debug("trial %d: no shared weights, %s not suggested before restore()", self.number, missing)
+            return None
+        history = self._ctx.cache.history
+        key = [self._params[k] for k in keys]
+        matches = [
+            t
+            for t in history.trials
+            if t.checkpoint_id is not None and t.id != self.id and [t.params.get(k) for k in keys] == key
+        ]
+        matches.sort(key=lambda t: (_loss_or_inf(history, t), -t.step))
+        for donor in matches[:3]:
+            assert donor.checkpoint_id is not None
+            try:
+                _tid, step, data = self._ctx.store.load_checkpoint(donor.checkpoint_id)
+            except Exception:  # collected in the meantime: try the next match
+                continue
+            if self.max_steps is not None and step >= self.max_steps:
+                continue
+            self._start_step = self._step = self._flushed_step = step
+            self._checkpoint_id = donor.checkpoint_id
+            self.parent_id = donor.id
+            self.restored_from = donor.checkpoint_id
+            self._restored = True
+            self._warm = (donor.id, donor.checkpoint_id, {"shared_from": donor.number, "from_step": step})
+            logger.info("Trial %d starts from trial %d's weights at step %d", self.number, donor.number, step)
+            return load_state(data)
+        return None
 
     @property
     def start_step(self) -> int:
@@ -268,7 +306,9 @@ class Trial:
             run=run,
             worker_id=self._ctx.worker_id,
             checkpoint=checkpoint,
+            warm_start=self._warm,
         )
+        self._warm = None
         if ck_id is not None:
             self._checkpoint_id = ck_id
             self.wrote_checkpoint = True
@@ -377,6 +417,14 @@ class Trial:
         if bad:
             return TrialState.FAILED, metrics, f"objective metric {bad[0]!r} is {metrics[bad[0]]}"
         return TrialState.COMPLETE, metrics, None
+
+
+def _loss_or_inf(history: Any, trial: FrozenTrial) -> float:
+    try:
+        value = history.loss(trial)
+    except (KeyError, TypeError, ValueError):
+        return math.inf
+    return value if math.isfinite(value) else math.inf
 
 
 def _is_scalar_tensor(x: Any) -> bool:
