@@ -328,3 +328,21 @@ def test_shared_weights_start_a_new_trial_from_a_matching_checkpoint(tmp_path):
     assert itero.load_study("on", storage=url).share_weights == ("width",)
     with pytest.raises(ConfigError, match="share_weights: expected a list of parameter names"):
         itero.create_study("bad", storage=url, share_weights="width")
+
+
+def test_a_rung_whose_ranking_does_not_predict_the_end_stops_being_used():
+    history = History({"a": "minimize"})
+    # Five trials ran to the end (9 steps): the faster at rung 1, the worse at the end (curves cross).
+    history.upsert([_trial(i, {1: float(i), 3: 5.0, 9: 10.0 - i}, state=TrialState.COMPLETE) for i in range(5)])
+    history.upsert([_trial(i, {1: 0.5 + i}, state=TrialState.PAUSED) for i in range(5, 8)])
+    late_bloomer = _trial(8, {1: 99.0}, state=TrialState.RUNNING)
+    checked, blind = ASHA(max_steps=9, eta=3), ASHA(max_steps=9, eta=3, rank_check=False)
+    assert not checked.is_reliable(history, 1) and checked.is_reliable(history, 3)  # constant rung 3: no evidence
+    assert checked.decide(history, late_bloomer, 1) == Decision.CONTINUE
+    assert blind.decide(history, late_bloomer, 1) == Decision.PAUSE
+    assert checked.next(history).action == "resume"  # paused trials of an unreliable rung are resumed
+    # With the curves in order the rung is used as usual.
+    ordered = History({"a": "minimize"})
+    ordered.upsert([_trial(i, {1: float(i), 9: float(i) / 10}, state=TrialState.COMPLETE) for i in range(5)])
+    assert ASHA(max_steps=9).is_reliable(ordered, 1)
+    assert ASHA(max_steps=9).decide(ordered, late_bloomer, 1) == Decision.PAUSE

@@ -26,8 +26,10 @@ class BOHB(Hyperband):
 
     name = "bohb"
 
-    def __init__(self, max_steps: int = 27, min_steps: int = 1, eta: int = 3, min_points: int = 6) -> None:
-        super().__init__(max_steps, min_steps, eta)
+    def __init__(
+        self, max_steps: int = 27, min_steps: int = 1, eta: int = 3, min_points: int = 6, rank_check: bool = True
+    ) -> None:
+        super().__init__(max_steps, min_steps, eta, rank_check)
         check_int("bohb", "min_points", min_points, 1)
         self.min_points = min_points
         self._views: dict[int, _View] = {}

@@ -28,7 +28,7 @@ import numpy as np
 
 from itero._ranking import rank_order
 from itero.schedulers._base import BaseScheduler, Decision, Suggestion
-from itero.schedulers._rungs import check_int, crossed_at, highest_rung, rung_steps, rung_table
+from itero.schedulers._rungs import check_int, crossed_at, highest_rung, report_at, rung_steps, rung_table
 from itero.trial import FrozenTrial, History, TrialState
 
 
@@ -37,7 +37,7 @@ class _Halving(BaseScheduler):
 
     pauses: ClassVar[bool] = True
 
-    def __init__(self, max_steps: int | None, min_steps: int, eta: int) -> None:
+    def __init__(self, max_steps: int | None, min_steps: int, eta: int, rank_check: bool = True) -> None:
         super().__init__(max_steps)
         check_int(self.name, "min_steps", min_steps, 1)
         check_int(self.name, "eta", eta, 2)
@@ -45,8 +45,14 @@ class _Halving(BaseScheduler):
             from itero.exceptions import ConfigError
 
             raise ConfigError(f"{self.name} option 'min_steps' ({min_steps}) is above 'max_steps' ({max_steps})")
+        if not isinstance(rank_check, bool):
+            from itero.exceptions import ConfigError
+
+            raise ConfigError(f"{self.name} option 'rank_check' must be true or false, got {rank_check!r}")
         self.min_steps = min_steps
         self.eta = eta
+        self.rank_check = rank_check
+        self._reliability: tuple[int, int, dict[int, bool]] = (-1, -1, {})
 
     # --- brackets (one for ASHA)
     def brackets(self) -> list[int]:
@@ -78,6 +84,8 @@ class _Halving(BaseScheduler):
         k = crossed_at(trial, step, rungs)
         if k is None:
             return Decision.CONTINUE
+        if not self.is_reliable(history, rungs[k]):
+            return Decision.CONTINUE
         reached, points = rung_table(history, self.members(history, bracket, trial), rungs[k])
         n = len(reached)
         quota = n // self.eta if can_pause else math.ceil(n / self.eta)
@@ -97,26 +105,73 @@ class _Halving(BaseScheduler):
                 if not at_rung:
                     continue
                 reached, points = rung_table(history, self.members(history, bracket), rungs[k])
-                for t in self.top(history, reached, points, len(reached) // self.eta):
+                quota = len(reached) // self.eta if self.is_reliable(history, rungs[k]) else len(reached)
+                for t in self.top(history, reached, points, quota):
                     if t.id in at_rung:
                         return Suggestion.resume(t.id)
         return Suggestion.start()
 
+    def is_reliable(self, history: History, step: int) -> bool:
+        """Whether ranking trials at rung ``step`` predicts their ranking at ``max_steps``.
+
+        With ``rank_check`` (the default) a rung stops being used once at least ``MIN_PAIRS`` trials reached
+        both it and ``max_steps`` and the Spearman correlation of their values there is below
+        ``MIN_CORRELATION``: learning curves cross, so stopping at that rung would cut the configurations that
+        start slowly and end best. Its paused trials are then resumed. Hyperband's bracket without early
+        stopping supplies the unbiased full-length runs this needs.
+        """
+        if not self.rank_check or self.max_steps is None:
+            return True
+        version, n_trials, cache = self._reliability
+        if version != history.version or n_trials != len(history):
+            cache = {}
+            self._reliability = (history.version, len(history), cache)
+        if step not in cache:
+            cache[step] = rank_correlation(history, step, self.max_steps) >= MIN_CORRELATION
+        return cache[step]
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(max_steps={self.max_steps!r}, min_steps={self.min_steps}, eta={self.eta})"
+
+
+MIN_PAIRS = 5
+MIN_CORRELATION = 0.5
+
+
+def rank_correlation(history: History, step: int, final: int) -> float:
+    """Spearman's correlation between trials' first-objective values at ``step`` and at ``final`` (1.0 while
+    fewer than ``MIN_PAIRS`` trials reached both)."""
+    early, late = [], []
+    sign, name = history.directions_signs[0], history.objective_names[0]
+    for t in history.trials:
+        a, b = report_at(t, step), report_at(t, final)
+        if a is None or b is None or name not in a or name not in b:
+            continue
+        if math.isfinite(a[name]) and math.isfinite(b[name]):
+            early.append(sign * a[name])
+            late.append(sign * b[name])
+    if len(early) < MIN_PAIRS or len(set(early)) == 1 or len(set(late)) == 1:
+        return 1.0  # too few pairs, or constant values: no evidence of crossing
+    from scipy.stats import spearmanr
+
+    rho = float(spearmanr(early, late).statistic)
+    return rho if math.isfinite(rho) else 1.0
 
 
 class ASHA(_Halving):
     """Asynchronous successive halving with promotions from checkpoints (see the module docstring).
 
     ``max_steps``: the steps a trial may reach (its rungs are below it); ``min_steps``: the first rung;
-    ``eta``: the reduction factor (the top ``1/eta`` of a rung is promoted).
+    ``eta``: the reduction factor (the top ``1/eta`` of a rung is promoted); ``rank_check``: stop using a rung
+    whose ranking does not predict the final one (see ``is_reliable``).
     """
 
     name = "asha"
 
-    def __init__(self, max_steps: int | None = None, min_steps: int = 1, eta: int = 3) -> None:
-        super().__init__(max_steps, min_steps, eta)
+    def __init__(
+        self, max_steps: int | None = None, min_steps: int = 1, eta: int = 3, rank_check: bool = True
+    ) -> None:
+        super().__init__(max_steps, min_steps, eta, rank_check)
 
 
 class Hyperband(_Halving):
@@ -129,9 +184,9 @@ class Hyperband(_Halving):
 
     name = "hyperband"
 
-    def __init__(self, max_steps: int = 27, min_steps: int = 1, eta: int = 3) -> None:
+    def __init__(self, max_steps: int = 27, min_steps: int = 1, eta: int = 3, rank_check: bool = True) -> None:
         check_int("hyperband", "max_steps", max_steps, 1)
-        super().__init__(max_steps, min_steps, eta)
+        super().__init__(max_steps, min_steps, eta, rank_check)
         s_max = 0
         while min_steps * eta ** (s_max + 1) <= max_steps:
             s_max += 1

@@ -33,7 +33,7 @@ class SuccessiveHalving(_Halving):
     def __init__(
         self, max_steps: int | None = None, min_steps: int = 1, eta: int = 3, bracket_size: int | None = None
     ) -> None:
-        super().__init__(max_steps, min_steps, eta)
+        super().__init__(max_steps, min_steps, eta, rank_check=False)
         check_int("sh", "bracket_size", bracket_size, 1, allow_none=True)
         if bracket_size is None and max_steps is None:
             raise ConfigError("sh needs 'max_steps' or 'bracket_size' to size its brackets")
