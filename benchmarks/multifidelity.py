@@ -376,6 +376,20 @@ def median(values: list[float | None]) -> float | None:
     return statistics.median(vals) if vals else None
 
 
+def fmt(v: float | None, spec: str = ".4g") -> str:
+    return "—" if v is None else format(v, spec)
+
+
+def best_at(curve: list[list[float]], steps: int) -> float | None:
+    """The best value so far after ``steps`` epochs, from a run's improvement curve [steps, cpu, best]."""
+    best = None
+    for point in curve:
+        if point[0] > steps:
+            break
+        best = point[2]
+    return best
+
+
 def median_inf(values: list[float | None]) -> float | None:
     """The median with None (never reached) counted as infinite; None if the median itself is infinite."""
     m = statistics.median([math.inf if v is None else v for v in values]) if values else math.inf
@@ -392,7 +406,12 @@ def main() -> None:
     parser.add_argument("--target-budget", type=int, default=None, help="epochs of the long random search")
     parser.add_argument("--noreuse-seeds", type=int, default=1, help="seeds for ray-asha-noreuse (slow)")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--render", type=Path, default=None, help="rebuild the .md of an existing .json result")
     args = parser.parse_args()
+    if args.render is not None:
+        data = json.loads(args.render.read_text())
+        render(args.render.with_suffix(""), data["meta"], data["runs"])
+        return
     bench = BENCHES[args.task]
     n_jobs = args.n_jobs or (1 if bench.synthetic else 2)
     names = args.methods or list(methods(bench, 0, 8))
@@ -448,9 +467,18 @@ def write(out: Path, bench: Bench, args: Any, n_jobs: int, target_budget: int, r
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps({"meta": meta, "runs": runs}, indent=1) + "\n")
+    render(out, meta, runs)
+
+
+def render(out: Path, meta: dict[str, Any], runs: list[dict[str, Any]]) -> None:
+    """Write the markdown table of a result (``--render`` rebuilds it from the JSON)."""
+    bench = BENCHES[meta["task"]]
+    n_jobs, budget, target = meta["n_jobs"], meta["budget_epochs"], meta["target"]
+    ref = meta["reference"]
+    target_budget = ref["epochs"]
     better = "higher" if bench.maximize else "lower"
     lines = [
-        f"# Multi-fidelity search on `{bench.name}` ({args.budget} epochs per search, n_jobs={n_jobs})",
+        f"# Multi-fidelity search on `{bench.name}` ({budget} epochs per search, n_jobs={n_jobs})",
         "",
         f"Command: `{meta['command']}` — itero {meta['itero']}, Optuna {meta['optuna']}, {meta['machine']}, "
         f"{meta['date']}. Medians over seeds (n = seeds that ran; 'reached' = seeds that reached the target).",
@@ -468,9 +496,6 @@ def write(out: Path, bench: Bench, args: Any, n_jobs: int, target_budget: int, r
         rs = [r for r in runs if r["method"] == name]
         reached = [r for r in rs if r["steps_to_target"] is not None]
 
-        def fmt(v: float | None, spec: str = ".4g") -> str:
-            return "—" if v is None else format(v, spec)
-
         lines.append(
             f"| {name} | {len(rs)} | {len(reached)}/{len(rs)} | "
             f"{fmt(median_inf([r['steps_to_target'] for r in rs]), '.0f')} | "
@@ -482,7 +507,17 @@ def write(out: Path, bench: Bench, args: Any, n_jobs: int, target_budget: int, r
         "",
         "Epochs/CPU to target are medians over all seeds, counting a seed that never reached it as infinite "
         "(shown as — when most seeds did not reach it).",
+        "",
+        f"Anytime: median best {bench.metric} so far after N epochs.",
+        "",
     ]
+    marks = [m for m in (100, 250, 500, 1000, 1500, 3000) if m <= budget]
+    lines.append("| method | " + " | ".join(str(m) for m in marks) + " |")
+    lines.append("| --- |" + " ---: |" * len(marks))
+    for name in dict.fromkeys(r["method"] for r in runs):
+        rs = [r for r in runs if r["method"] == name]
+        cells = [fmt(median([best_at(r["curve"], m) for r in rs])) for m in marks]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print(f"wrote {out.with_suffix('.json')} and {out.with_suffix('.md')}")
 

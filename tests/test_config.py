@@ -209,3 +209,11 @@ def test_plan_run(tmp_path: Path) -> None:
     assert plan.n_trials == 2 and plan.timeout is not None and plan.timeout < 60.0
     assert plan_run(BudgetConfig(trials=2), study).used_up
     assert "budget.minutes" in (plan_run(BudgetConfig(minutes=1e-9), study).used_up or "")
+
+
+@pytest.mark.parametrize("path", sorted(Path(__file__).parents[1].joinpath("examples").glob("*.yaml")))
+def test_every_example_config_is_valid(path: Path) -> None:
+    from itero.config import load_config, validate
+
+    resolved = validate(load_config(path))
+    assert resolved.scheduler is not None and resolved.sampler is not None

@@ -323,7 +323,7 @@ def test_friedman_learns_to_near_its_noise_floor() -> None:
     friedman_mlp(trial)
     first, last = trial.reports[1]["val_rmse"], trial.reports[8]["val_rmse"]
     assert set(trial.reports[8]) == {"val_rmse", "test_rmse"}
-    assert last < first and last < 2.0  # the noise floor is 1.0; predicting the mean gives about 5
+    assert last < 0.75 * first and last < 2.5  # the noise floor is 1.0; predicting the mean gives about 5
     assert get_task("friedman-mlp").objectives == {"val_rmse": "minimize"}
 
 

@@ -121,33 +121,42 @@ class Worker:
     def _start(
         self, donor: FrozenTrial | None, params: dict[str, Any] | None = None, replaces: int | None = None
     ) -> Trial | None:
+        """A new trial: fresh (``donor`` None) or a clone of ``donor``'s latest checkpoint with ``params``,
+        retiring the paused trial ``replaces``. Raises ``LostRace`` when a peer got there first."""
         ctx = self.ctx
-        system_attrs = None
+        if donor is None:
+            try:
+                trial_id, number = ctx.store.create_trial(
+                    ctx.study_id, run_id=ctx.budget.run_id, worker_id=ctx.worker_id
+                )
+            except RunFull:
+                return None
+            return Trial(ctx, trial_id, number)
+        if donor.checkpoint_id is None:
+            raise LostRace(f"trial {donor.number} has no checkpoint to clone")
+        try:
+            from_step = ctx.store.checkpoint_step(donor.checkpoint_id)
+        except LookupError:
+            raise LostRace(f"the checkpoint of trial {donor.number} was collected") from None
+        lineage: dict[str, Any] = {"clone_of": donor.number, "from_step": from_step}
         replaced = ctx.cache.history.get(replaces) if replaces is not None else None
-        if donor is not None:
-            system_attrs = {"clone_of": donor.number, "from_step": ctx.store.checkpoint_step(donor.checkpoint_id or 0)}
-            if replaced is not None:
-                system_attrs["replaces"] = replaced.number
+        if replaced is not None:
+            lineage["replaces"] = replaced.number
         try:
             trial_id, number = ctx.store.create_trial(
                 ctx.study_id,
                 run_id=ctx.budget.run_id,
                 worker_id=ctx.worker_id,
-                parent_id=donor.id if donor else None,
-                checkpoint_id=donor.checkpoint_id if donor else None,
-                params=params if donor is not None else None,
-                system_attrs=system_attrs,
-                replaces=(
-                    None
-                    if replaces is None or donor is None
-                    else (replaces, f"replaced by a clone of trial {donor.number} (exploit)")
-                ),
+                parent_id=donor.id,
+                checkpoint_id=donor.checkpoint_id,
+                params=params,
+                system_attrs=lineage,
+                replaces=None
+                if replaces is None
+                else (replaces, f"replaced by a clone of trial {donor.number} (exploit)"),
             )
         except RunFull:
             return None
-        if donor is None:
-            return Trial(ctx, trial_id, number)
-        assert donor.checkpoint_id is not None and system_attrs is not None
         if replaced is not None:
             logger.info("Trial %d: clone of trial %d replacing trial %d", number, donor.number, replaced.number)
         return Trial(
@@ -155,7 +164,7 @@ class Worker:
             trial_id,
             number,
             params=params if params is not None else donor.params,
-            start_step=int(system_attrs["from_step"]),
+            start_step=from_step,
             checkpoint_id=donor.checkpoint_id,
             parent_id=donor.id,
         )

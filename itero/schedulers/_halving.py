@@ -168,9 +168,7 @@ class ASHA(_Halving):
 
     name = "asha"
 
-    def __init__(
-        self, max_steps: int | None = None, min_steps: int = 1, eta: int = 3, rank_check: bool = True
-    ) -> None:
+    def __init__(self, max_steps: int | None = None, min_steps: int = 1, eta: int = 3, rank_check: bool = True) -> None:
         super().__init__(max_steps, min_steps, eta, rank_check)
 
 

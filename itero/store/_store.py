@@ -502,8 +502,12 @@ class Store:
         return row.trial_id, row.step, self.artifacts.get(row.digest)
 
     def checkpoint_step(self, checkpoint_id: int) -> int:
+        """The step a checkpoint was taken at; ``LookupError`` if it was garbage-collected."""
         with self._read.connect() as conn:
-            return int(conn.execute(select(checkpoints.c.step).where(checkpoints.c.id == checkpoint_id)).scalar_one())
+            step = conn.execute(select(checkpoints.c.step).where(checkpoints.c.id == checkpoint_id)).scalar()
+        if step is None:
+            raise LookupError(f"checkpoint {checkpoint_id} no longer exists")
+        return int(step)
 
     def checkpoint_digests(self, study_id: int) -> list[str]:
         with self._read.connect() as conn:
@@ -569,6 +573,16 @@ def _keep(column: Any, name: str) -> Any:
     return func.coalesce(bindparam(name, type_=column.type), column)
 
 
+def _take_one(engine: Any, counter: Any, limit: Any) -> Prepared:
+    """``counter += 1`` on the run ``:rid`` unless it reached ``limit`` (NULL: no limit); rowcount 0 = full."""
+    return Prepared(
+        update(runs)
+        .where(runs.c.id == bindparam("rid", type_=Integer), limit.is_(None) | (counter < limit))
+        .values({counter.name: counter + 1}),
+        engine,
+    )
+
+
 class _Statements:
     """The store's hot statements, compiled once for the engine (see ``_prepared``)."""
 
@@ -579,24 +593,8 @@ class _Statements:
             engine,
         )
         self.clock = Prepared(select(studies.c.clock).where(studies.c.id == sid), engine)
-        self.take_slot = Prepared(
-            update(runs)
-            .where(
-                runs.c.id == bindparam("rid", type_=Integer),
-                runs.c.n_trials.is_(None) | (runs.c.started < runs.c.n_trials),
-            )
-            .values(started=runs.c.started + 1),
-            engine,
-        )
-        self.take_step = Prepared(
-            update(runs)
-            .where(
-                runs.c.id == bindparam("rid", type_=Integer),
-                runs.c.max_steps.is_(None) | (runs.c.steps_taken < runs.c.max_steps),
-            )
-            .values(steps_taken=runs.c.steps_taken + 1),
-            engine,
-        )
+        self.take_slot = _take_one(engine, runs.c.started, runs.c.n_trials)
+        self.take_step = _take_one(engine, runs.c.steps_taken, runs.c.max_steps)
         self.next_number = Prepared(
             update(studies)
             .where(studies.c.id == sid)

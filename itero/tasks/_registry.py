@@ -88,7 +88,7 @@ TASKS["digits-mlp"] = Task(
 TASKS["friedman-mlp"] = Task(
     name="friedman-mlp",
     description=(
-        "MLP regression on Friedman's #1 function (6000 generated samples, 10 features, noise 1.0; fixed "
+        "MLP regression on Friedman's #1 function (3000 generated samples, 10 features, noise 1.0; fixed "
         "60/20/20 split). Same search space as digits-mlp; one step is one epoch. Reports val_rmse (the "
         "objective; the noise floor is 1.0) and test_rmse: a fine-grained metric the hyper-parameters move a lot."
     ),
