@@ -410,6 +410,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.render is not None:
         data = json.loads(args.render.read_text())
+        args.render.write_text(dump(data["meta"], data["runs"]))
         render(args.render.with_suffix(""), data["meta"], data["runs"])
         return
     bench = BENCHES[args.task]
@@ -466,8 +467,15 @@ def write(out: Path, bench: Bench, args: Any, n_jobs: int, target_budget: int, r
         "target": target,
     }
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps({"meta": meta, "runs": runs}, indent=1) + "\n")
+    out.with_suffix(".json").write_text(dump(meta, runs))
     render(out, meta, runs)
+
+
+def dump(meta: dict[str, Any], runs: list[dict[str, Any]]) -> str:
+    """The result as JSON with one run per line (the curves make indented JSON very long)."""
+    slim = [{**r, "curve": [[p[0], round(p[1], 2), float(f"{p[2]:.5g}")] for p in r["curve"]]} for r in runs]
+    body = ",\n".join(json.dumps(r) for r in slim)
+    return f'{{"meta": {json.dumps(meta, indent=1)},\n"runs": [\n{body}\n]}}\n'
 
 
 def render(out: Path, meta: dict[str, Any], runs: list[dict[str, Any]]) -> None:
