@@ -358,10 +358,13 @@ def summarise(bench: Bench, events: list[dict[str, Any]], target: float | None, 
             curve.append([steps, round(cpu, 3), best])
         if target is not None and hit_steps is None and best is not None and not bench.better(target, best):
             hit_steps, hit_cpu = steps, cpu
+    trials = len({e["key"] for e in events})
     return {
         "best_val": best,
         "test_of_best": best_test,
         "steps": steps,
+        "trials": trials,
+        "wall_per_trial_s": round(wall / trials, 3) if trials else None,
         "train_cpu_s": round(cpu, 3),
         "wall_s": round(wall, 2),
         "busy": round(cpu / (wall * n_jobs), 3) if wall > 0 else None,
@@ -497,8 +500,8 @@ def render(out: Path, meta: dict[str, Any], runs: list[dict[str, Any]]) -> None:
         "'test' is the test metric of the report with the best validation value. 'busy' = training CPU / "
         f"(wall x {n_jobs}).",
         "",
-        "| method | n | reached | epochs to target | CPU s to target | best val | test of best | wall s | busy |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| method | n | reached | epochs to target | CPU s to target | best val | test of best | wall s | busy | trials |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name in dict.fromkeys(r["method"] for r in runs):
         rs = [r for r in runs if r["method"] == name]
@@ -509,7 +512,8 @@ def render(out: Path, meta: dict[str, Any], runs: list[dict[str, Any]]) -> None:
             f"{fmt(median_inf([r['steps_to_target'] for r in rs]), '.0f')} | "
             f"{fmt(median_inf([r['cpu_to_target'] for r in rs]), '.1f')} | "
             f"{fmt(median([r['best_val'] for r in rs]))} | {fmt(median([r['test_of_best'] for r in rs]))} | "
-            f"{fmt(median([r['wall_s'] for r in rs]), '.1f')} | {fmt(median([r['busy'] for r in rs]), '.2f')} |"
+            f"{fmt(median([r['wall_s'] for r in rs]), '.1f')} | {fmt(median([r['busy'] for r in rs]), '.2f')} | "
+            f"{fmt(median([r.get('trials') for r in rs]), '.0f')} |"
         )
     lines += [
         "",
