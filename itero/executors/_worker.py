@@ -82,7 +82,7 @@ class Worker:
             self._reap_stale()
             # 1. Trials given back by dead workers are resumed or retried first (they were counted already).
             for t in history.with_state(TrialState.WAITING):
-                if ctx.store.claim_trial(ctx.study_id, t.id, ["WAITING"], ctx.worker_id):
+                if ctx.store.claim_trial(ctx.study_id, t.id, ["WAITING"], ctx.worker_id, step=t.step):
                     logger.info("Trial %d: resuming after step %d (attempt %d)", t.number, t.step, t.retries + 1)
                     return self._resume(t)
             if ctx.budget_exhausted():
@@ -95,7 +95,9 @@ class Worker:
                 return self._start(None)
             if action == "resume" and suggestion.trial_id is not None:
                 paused = history.get(suggestion.trial_id)
-                if paused is not None and ctx.store.claim_trial(ctx.study_id, paused.id, ["PAUSED"], ctx.worker_id):
+                if paused is not None and ctx.store.claim_trial(
+                    ctx.study_id, paused.id, ["PAUSED"], ctx.worker_id, step=paused.step
+                ):
                     logger.info("Trial %d: resuming from its checkpoint at step %d", paused.number, paused.step)
                     return self._resume(paused)
             elif action == "clone" and suggestion.donor_id is not None:
@@ -106,7 +108,9 @@ class Worker:
                     except LostRace as exc:
                         logger.debug("clone of trial %d lost a race: %s", donor.number, exc)
             elif action == "stop" and suggestion.trial_id is not None:
-                if ctx.store.retire_trial(ctx.study_id, suggestion.trial_id, suggestion.reason or "stopped"):
+                stopped = history.get(suggestion.trial_id)
+                step = stopped.step if stopped is not None else None
+                if ctx.store.retire_trial(ctx.study_id, suggestion.trial_id, suggestion.reason or "stopped", step):
                     logger.info("Trial id %d stopped: %s", suggestion.trial_id, suggestion.reason)
             elif action == "wait":
                 if not history.with_state(TrialState.RUNNING):
@@ -153,7 +157,11 @@ class Worker:
                 system_attrs=lineage,
                 replaces=None
                 if replaces is None
-                else (replaces, f"replaced by a clone of trial {donor.number} (exploit)"),
+                else (
+                    replaces,
+                    f"replaced by a clone of trial {donor.number} (exploit)",
+                    replaced.step if replaced is not None else None,
+                ),
             )
         except RunFull:
             return None

@@ -243,13 +243,13 @@ class Store:
         parent_id: int | None = None,
         checkpoint_id: int | None = None,
         system_attrs: Mapping[str, Any] | None = None,
-        replaces: tuple[int, str] | None = None,
+        replaces: tuple[int, str, int | None] | None = None,
     ) -> tuple[int, int]:
         """A new trial ``(id, number)``; raises ``RunFull`` when the run's ``n_trials`` are all started.
 
         A clone (``checkpoint_id`` of a donor) is created only if that checkpoint still exists, and with
-        ``replaces=(trial_id, reason)`` only if this call is the one that retires that PAUSED trial (PRUNED with
-        ``reason``), all in one transaction: two peers never clone in place of the same trial. Otherwise it
+        ``replaces=(trial_id, reason, step)`` only if this call is the one that retires that trial, PAUSED at
+        ``step`` (PRUNED with ``reason``), all in one transaction: two peers never clone in place of the same trial. Otherwise it
         raises ``LostRace``.
         """
         q = self._q
@@ -291,13 +291,22 @@ class Store:
         from_states: Sequence[str],
         worker_id: int | None,
         run_id: int | None = None,
+        step: int | None = None,
     ) -> bool:
-        """Atomically move a trial from one of ``from_states`` to RUNNING for ``worker_id``; False if lost."""
+        """Atomically move a trial from one of ``from_states`` to RUNNING for ``worker_id``; False if lost.
+
+        ``step``: the step the caller saw the trial at. A trial that was resumed and paused again since then is
+        in the same state at a later step (and checkpoint): the claim fails instead of resuming it from the
+        checkpoint the caller saw, which would run steps twice.
+        """
+        cond = [trials.c.id == trial_id, trials.c.state.in_(list(from_states))]
+        if step is not None:
+            cond.append(trials.c.step == step)
         with self.engine.begin() as conn:
             version = self._tick(conn, study_id)
             claimed = conn.execute(
                 update(trials)
-                .where(trials.c.id == trial_id, trials.c.state.in_(list(from_states)))
+                .where(*cond)
                 .values(
                     state="RUNNING",
                     worker_id=worker_id,
@@ -309,17 +318,21 @@ class Store:
                 conn.execute(update(runs).where(runs.c.id == run_id).values(started=runs.c.started + 1))
             return bool(claimed)
 
-    def retire_trial(self, study_id: int, trial_id: int, reason: str) -> bool:
-        """End a PAUSED trial as PRUNED with ``reason``; False if another worker resumed or ended it first."""
+    def retire_trial(self, study_id: int, trial_id: int, reason: str, step: int | None = None) -> bool:
+        """End a PAUSED trial as PRUNED with ``reason``; False if another worker resumed or ended it first (or,
+        with ``step``, if it is no longer paused at the step the caller saw)."""
         with self.engine.begin() as conn:
-            return self._retire(conn, study_id, trial_id, reason)
+            return self._retire(conn, study_id, trial_id, reason, step)
 
-    def _retire(self, conn: Connection, study_id: int, trial_id: int, reason: str) -> bool:
+    def _retire(self, conn: Connection, study_id: int, trial_id: int, reason: str, step: int | None = None) -> bool:
         version = self._tick(conn, study_id)
+        cond = [trials.c.id == trial_id, trials.c.state == "PAUSED"]
+        if step is not None:
+            cond.append(trials.c.step == step)
         return bool(
             conn.execute(
                 update(trials)
-                .where(trials.c.id == trial_id, trials.c.state == "PAUSED")
+                .where(*cond)
                 .values(state="PRUNED", error=reason, completed_at=time.time(), version=version)
             ).rowcount
         )
