@@ -51,16 +51,9 @@ def _slow(trial: itero.Trial) -> None:
     assert state is None or state["step"] >= 1
 
 
-def test_kill_9_of_a_worker_mid_trial(storage_url, study_name):
-    study = itero.create_study(
-        study_name,
-        storage=storage_url,
-        objectives={"loss": "minimize"},
-        sampler="random",
-        scheduler={"name": "fifo", "checkpoint_every": 1},
-    )
+def _kill_a_worker_at_step(watcher: Store, study_id: int, step: int) -> tuple[threading.Thread, list[tuple[int, int]]]:
+    """A thread that kills (SIGKILL) the worker process of the first RUNNING trial past ``step``."""
     killed: list[tuple[int, int]] = []
-    watcher = Store(storage_url)
 
     def killer() -> None:
         deadline = time.time() + 60
@@ -69,7 +62,7 @@ def test_kill_9_of_a_worker_mid_trial(storage_url, study_name):
                 row = conn.execute(
                     select(trials.c.id, workers.c.pid)
                     .join(workers, workers.c.id == trials.c.worker_id)
-                    .where(trials.c.study_id == study.id, trials.c.state == "RUNNING", trials.c.step >= 3)
+                    .where(trials.c.study_id == study_id, trials.c.state == "RUNNING", trials.c.step >= step)
                 ).first()
             if row is not None:
                 os.kill(row.pid, signal.SIGKILL)
@@ -78,6 +71,19 @@ def test_kill_9_of_a_worker_mid_trial(storage_url, study_name):
 
     thread = threading.Thread(target=killer)
     thread.start()
+    return thread, killed
+
+
+def test_kill_9_of_a_worker_mid_trial(storage_url, study_name):
+    study = itero.create_study(
+        study_name,
+        storage=storage_url,
+        objectives={"loss": "minimize"},
+        sampler="random",
+        scheduler={"name": "fifo", "checkpoint_every": 1},
+    )
+    watcher = Store(storage_url)
+    thread, killed = _kill_a_worker_at_step(watcher, study.id, 3)
     study.optimize(_slow, n_trials=10, n_jobs=2, show_progress=False)
     thread.join()
     assert killed, "the test never found a running trial to kill"
@@ -145,3 +151,27 @@ def test_peers_share_the_step_budget_exactly(storage_url, study_name):
     assert all("budget" in (t.error or "") for t in cut)
     study.optimize(_stepper, max_steps_total=10, n_jobs=2, show_progress=False)  # a second run has its own budget
     assert study.totals().steps == 67
+
+
+def test_kill_9_under_asha_loses_no_trial_and_resumes_paused_ones(tmp_path: Path):
+    """ASHA keeps checkpoints only where trials pause: a trial killed after continuing in place is retried
+    from its last pause (or from scratch); paused trials are still promoted from their own checkpoints."""
+    url = f"sqlite:///{tmp_path}/s.db"
+    study = itero.create_study(
+        "s", storage=url, objectives={"loss": "minimize"}, sampler={"name": "random", "seed": 0},
+        scheduler={"name": "asha", "max_steps": 8, "min_steps": 2, "eta": 2},
+    )  # fmt: skip
+    watcher = Store(url)
+    thread, killed = _kill_a_worker_at_step(watcher, study.id, 3)
+    study.optimize(_slow, n_trials=8, n_jobs=2, show_progress=False)
+    thread.join()
+    assert killed, "the test never found a running trial to kill"
+    done = study.trials
+    assert sorted(t.number for t in done) == list(range(8))
+    assert not [t for t in done if t.state in (TrialState.RUNNING, TrialState.WAITING, TrialState.FAILED)]
+    victim = next(t for t in done if t.id == killed[0][0])
+    assert victim.retries == 1
+    for r in study.store.trial_runs(study.id):
+        assert r.start_step in (0, 2, 4), "runs start fresh or from a pause checkpoint (rungs 2 and 4)"
+    assert any(r.start_step > 0 for r in study.store.trial_runs(study.id)), "some paused trial was promoted"
+    watcher.dispose()
