@@ -73,8 +73,6 @@ class BaseScheduler:
 
     name: ClassVar[str] = "base"
     supports_multi_objective: ClassVar[bool] = True
-    #: Whether the scheduler pauses trials (ASHA, SH, PBT): paused trials keep their checkpoint.
-    pauses: ClassVar[bool] = False
 
     def __init__(self, max_steps: int | None = None) -> None:
         if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1):

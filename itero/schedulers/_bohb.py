@@ -32,7 +32,7 @@ class BOHB(Hyperband):
         super().__init__(max_steps, min_steps, eta, rank_check)
         check_int("bohb", "min_points", min_points, 1)
         self.min_points = min_points
-        self._views: dict[int, _View] = {}
+        self._view: _View | None = None
 
     def model_step(self, history: History) -> int | None:
         """The highest rung step (or ``max_steps``) that at least ``min_points`` trials reached."""
@@ -43,9 +43,9 @@ class BOHB(Hyperband):
         return None
 
     def sampler_view(self, history: History) -> History:
-        view = self._views.get(id(history))
+        view = self._view
         if view is None or view.base is not history:
-            view = self._views[id(history)] = _View(history)
+            view = self._view = _View(history)
         return view.update(self.model_step(history) if view.version != history.version else view.step)
 
     def __repr__(self) -> str:

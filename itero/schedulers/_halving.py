@@ -22,11 +22,11 @@ ends (complete, stopped, failed) loses its own.
 from __future__ import annotations
 
 import math
-from typing import ClassVar
 
 import numpy as np
 
 from itero._ranking import rank_order
+from itero.exceptions import ConfigError
 from itero.schedulers._base import BaseScheduler, Decision, Suggestion
 from itero.schedulers._rungs import check_int, crossed_at, highest_rung, report_at, rung_steps, rung_table
 from itero.trial import FrozenTrial, History, TrialState
@@ -35,24 +35,18 @@ from itero.trial import FrozenTrial, History, TrialState
 class _Halving(BaseScheduler):
     """Shared by ASHA and Hyperband: brackets of rungs, promotions by rank within a bracket."""
 
-    pauses: ClassVar[bool] = True
-
     def __init__(self, max_steps: int | None, min_steps: int, eta: int, rank_check: bool = True) -> None:
         super().__init__(max_steps)
         check_int(self.name, "min_steps", min_steps, 1)
         check_int(self.name, "eta", eta, 2)
         if max_steps is not None and min_steps > max_steps:
-            from itero.exceptions import ConfigError
-
             raise ConfigError(f"{self.name} option 'min_steps' ({min_steps}) is above 'max_steps' ({max_steps})")
         if not isinstance(rank_check, bool):
-            from itero.exceptions import ConfigError
-
             raise ConfigError(f"{self.name} option 'rank_check' must be true or false, got {rank_check!r}")
         self.min_steps = min_steps
         self.eta = eta
         self.rank_check = rank_check
-        self._reliability: tuple[int, int, dict[int, bool]] = (-1, -1, {})
+        self._reliability: tuple[History | None, int, dict[int, bool]] = (None, -1, {})  # per history version
 
     # --- brackets (one for ASHA)
     def brackets(self) -> list[int]:
@@ -122,10 +116,10 @@ class _Halving(BaseScheduler):
         """
         if not self.rank_check or self.max_steps is None:
             return True
-        version, n_trials, cache = self._reliability
-        if version != history.version or n_trials != len(history):
+        seen, version, cache = self._reliability
+        if seen is not history or version != history.version:
             cache = {}
-            self._reliability = (history.version, len(history), cache)
+            self._reliability = (history, history.version, cache)
         if step not in cache:
             cache[step] = rank_correlation(history, step, self.max_steps) >= MIN_CORRELATION
         return cache[step]

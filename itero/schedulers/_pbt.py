@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
@@ -42,7 +42,6 @@ _MEMBERS = (TrialState.RUNNING, TrialState.PAUSED, TrialState.WAITING, TrialStat
 
 class PBT(BaseScheduler):
     name = "pbt"
-    pauses: ClassVar[bool] = True
 
     def __init__(
         self,

@@ -45,9 +45,6 @@ class SuccessiveHalving(_Halving):
     def rungs(self, bracket: int) -> list[int]:
         return super().rungs(0)  # every bracket has the same rungs
 
-    def brackets(self) -> list[int]:  # not used: brackets are found from the paused trials
-        return []
-
     def _promoted(
         self, history: History, members: list[FrozenTrial], k: int
     ) -> tuple[bool, list[FrozenTrial], list[FrozenTrial]]:

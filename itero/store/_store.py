@@ -249,8 +249,8 @@ class Store:
 
         A clone (``checkpoint_id`` of a donor) is created only if that checkpoint still exists, and with
         ``replaces=(trial_id, reason, step)`` only if this call is the one that retires that trial, PAUSED at
-        ``step`` (PRUNED with ``reason``), all in one transaction: two peers never clone in place of the same trial. Otherwise it
-        raises ``LostRace``.
+        ``step`` (PRUNED with ``reason``), all in one transaction: two peers never clone in place of the same
+        trial. Otherwise it raises ``LostRace``.
         """
         q = self._q
         with self.engine.begin() as conn:
@@ -299,14 +299,11 @@ class Store:
         in the same state at a later step (and checkpoint): the claim fails instead of resuming it from the
         checkpoint the caller saw, which would run steps twice.
         """
-        cond = [trials.c.id == trial_id, trials.c.state.in_(list(from_states))]
-        if step is not None:
-            cond.append(trials.c.step == step)
         with self.engine.begin() as conn:
             version = self._tick(conn, study_id)
             claimed = conn.execute(
                 update(trials)
-                .where(*cond)
+                .where(*_as_seen(trial_id, from_states, step))
                 .values(
                     state="RUNNING",
                     worker_id=worker_id,
@@ -326,13 +323,10 @@ class Store:
 
     def _retire(self, conn: Connection, study_id: int, trial_id: int, reason: str, step: int | None = None) -> bool:
         version = self._tick(conn, study_id)
-        cond = [trials.c.id == trial_id, trials.c.state == "PAUSED"]
-        if step is not None:
-            cond.append(trials.c.step == step)
         return bool(
             conn.execute(
                 update(trials)
-                .where(*cond)
+                .where(*_as_seen(trial_id, ["PAUSED"], step))
                 .values(state="PRUNED", error=reason, completed_at=time.time(), version=version)
             ).rowcount
         )
@@ -509,9 +503,12 @@ class Store:
         return self.artifacts.put(data), len(data)
 
     def load_checkpoint(self, checkpoint_id: int) -> tuple[int, int, bytes]:
-        """``(trial_id, step, bytes)`` of a checkpoint, verified against its hash."""
+        """``(trial_id, step, bytes)`` of a checkpoint, verified against its hash; ``LookupError`` if it was
+        garbage-collected."""
         with self._read.connect() as conn:
-            row = conn.execute(select(checkpoints).where(checkpoints.c.id == checkpoint_id)).one()
+            row = conn.execute(select(checkpoints).where(checkpoints.c.id == checkpoint_id)).first()
+        if row is None:
+            raise LookupError(f"checkpoint {checkpoint_id} no longer exists")
         return row.trial_id, row.step, self.artifacts.get(row.digest)
 
     def checkpoint_step(self, checkpoint_id: int) -> int:
@@ -534,14 +531,14 @@ class Store:
                 ).scalar_one()
             )
 
-    def collect_checkpoints(self, study_id: int, keep: Iterable[int] = (), grace_seconds: float = 0.0) -> int:
+    def collect_checkpoints(self, study_id: int, keep: Iterable[int] = ()) -> int:
         """Delete the study's checkpoints that can no longer be resumed or cloned; return the bytes freed.
 
         Kept: the latest checkpoint of every trial that is not finished (read in the same transaction, so it is
         never stale: a checkpoint row and the trial that names it are written together), the ids in ``keep``
-        (extra donors a scheduler wants), and anything written in the last ``grace_seconds``. A clone is created
-        only if its donor's checkpoint still exists (``create_trial``), and a file is removed only when no
-        checkpoint row of any study still names its digest.
+        (extra donors a scheduler wants). A clone is created only if its donor's checkpoint still exists
+        (``create_trial``), and a file is removed only when no checkpoint row of any study still names its
+        digest.
         """
         keep_ids = {int(k) for k in keep}
         live = select(trials.c.checkpoint_id).where(
@@ -551,7 +548,6 @@ class Store:
         )
         candidates = select(checkpoints.c.id, checkpoints.c.digest, checkpoints.c.size).where(
             checkpoints.c.study_id == study_id,
-            checkpoints.c.created_at < time.time() - grace_seconds,
             checkpoints.c.id.not_in(live),
         )
         with self._read.connect() as conn:  # most calls find nothing: look without taking the write lock
@@ -579,6 +575,15 @@ class RunFull(Exception):
 
 class LostRace(Exception):
     """Another worker changed what this one meant to use (a paused trial, a checkpoint); look again."""
+
+
+def _as_seen(trial_id: int, states: Sequence[str], step: int | None) -> list[Any]:
+    """The trial is still in one of ``states`` (and at ``step``, when given): what a compare-and-set needs so
+    that a trial resumed and paused again since the caller looked does not match."""
+    cond = [trials.c.id == trial_id, trials.c.state.in_(list(states))]
+    if step is not None:
+        cond.append(trials.c.step == step)
+    return cond
 
 
 def _keep(column: Any, name: str) -> Any:

@@ -26,8 +26,8 @@ class History:
         self.study_name = study_name
         self.directions = dict(directions)
         self.objective_names = list(directions)
-        self._signs = [-1.0 if directions[m] == "maximize" else 1.0 for m in self.objective_names]
-        self.directions_signs = tuple(self._signs)  # -1 for maximised metrics: loss = sign * value
+        # -1 for maximised metrics: loss = sign * value
+        self.directions_signs = tuple(-1.0 if directions[m] == "maximize" else 1.0 for m in self.objective_names)
         self._by_id: dict[int, FrozenTrial] = {}
         self._all = _ByNumber()
         self._completed = _ByNumber()
@@ -88,11 +88,11 @@ class History:
 
     def losses(self, trial: FrozenTrial) -> list[float]:
         """The trial's objective values as numbers to minimise (maximised metrics are negated)."""
-        return [s * float(trial.metrics[m]) for s, m in zip(self._signs, self.objective_names, strict=False)]
+        return [s * float(trial.metrics[m]) for s, m in zip(self.directions_signs, self.objective_names, strict=False)]
 
     def loss(self, trial: FrozenTrial) -> float:
         """The single objective as a number to minimise; for multi-objective studies, the first objective."""
-        return self._signs[0] * float(trial.metrics[self.objective_names[0]])
+        return self.directions_signs[0] * float(trial.metrics[self.objective_names[0]])
 
 
 def _number(t: FrozenTrial) -> int:

@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from itero.exceptions import SpaceError
+from itero.exceptions import ArtifactError, SpaceError
 from itero.space import (
     CategoricalChoice,
     CategoricalDistribution,
@@ -193,7 +193,7 @@ class Trial:
             assert donor.checkpoint_id is not None
             try:
                 _tid, step, data = self._ctx.store.load_checkpoint(donor.checkpoint_id)
-            except Exception:  # collected in the meantime: try the next match
+            except (LookupError, ArtifactError):  # collected in the meantime: try the next match
                 continue
             if self.max_steps is not None and step >= self.max_steps:
                 continue
@@ -273,9 +273,7 @@ class Trial:
         if checkpoint is not None or decision != "CONTINUE" or now - self._last_flush >= _FLUSH_SECONDS:
             self._flush(checkpoint=checkpoint)
         if checkpoint is not None:
-            # A peer's garbage collection may have removed a file of the same content between the write and
-            # the row that now names it: write it again if so.
-            ctx.store.save_checkpoint_data(data)
+            ctx.store.artifacts.restore(checkpoint[1], data)
 
     def _flush(
         self,
