@@ -22,6 +22,7 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 
 demo: $(VENV)/.installed
 	$(BIN)/itero run examples/digits.yaml
+	$(BIN)/itero report digits-mlp-demo -o itero-report.html
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check itero tests benchmarks
@@ -36,4 +37,4 @@ unit: $(VENV)/.installed-dev
 test: lint typecheck unit
 
 clean:
-	rm -rf $(VENV) itero.db itero.db-* itero-artifacts
+	rm -rf $(VENV) itero.db itero.db-* itero-artifacts itero-report.html

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import logging
 
-from itero import samplers, schedulers
-from itero.exceptions import ConfigError, IteroError, SpaceError, StudyNotFoundError, TrialPruned
+from itero import samplers, schedulers, tracking
+from itero.exceptions import ConfigError, DataVersionWarning, IteroError, SpaceError, StudyNotFoundError, TrialPruned
 from itero.study import Study, create_study, load_study
+from itero.tracking import track_dataset
 from itero.trial import FrozenTrial, TrialState
 from itero.trial._trial import Trial
 
@@ -23,6 +24,7 @@ logging.getLogger("itero").addHandler(logging.NullHandler())
 
 __all__ = [
     "ConfigError",
+    "DataVersionWarning",
     "FrozenTrial",
     "IteroError",
     "SpaceError",
@@ -36,4 +38,6 @@ __all__ = [
     "load_study",
     "samplers",
     "schedulers",
+    "track_dataset",
+    "tracking",
 ]

@@ -27,6 +27,7 @@ from itero.samplers import BaseSampler, make_sampler
 from itero.schedulers import BaseScheduler, make_scheduler
 from itero.space import Distribution, parse_space
 from itero.study import DEFAULT_STORAGE, Study, check_objectives, create_study
+from itero.tracking import intensity
 
 logger = logging.getLogger("itero")
 
@@ -43,6 +44,7 @@ class BudgetConfig(BaseModel):
     trials: _Count | None = None
     steps: _Count | None = None
     minutes: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    energy_kwh: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
 
 
 class StudyConfig(BaseModel):
@@ -61,6 +63,8 @@ class StudyConfig(BaseModel):
     budget: BudgetConfig | None = None
     n_jobs: _Count = 1
     share_weights: list[str] | None = None
+    tracking: bool = True
+    region: Annotated[str, Field(min_length=1)] | None = None
 
     _source: str | None = PrivateAttr(default=None)
 
@@ -80,10 +84,13 @@ _EXPECTED = {
     "space": "a mapping of parameter name to a range, e.g. {lr: {low: 0.001, high: 0.3, log: true}}",
     "sampler": "a sampler name such as tpe, or a mapping {name: tpe, seed: 0, ...options}",
     "scheduler": "a scheduler name such as fifo, or a mapping {name: fifo, max_steps: 20, ...options}",
-    "budget": "a mapping with any of trials, steps, minutes, e.g. {trials: 100, steps: 1500, minutes: 30}",
+    "budget": "a mapping with any of trials, steps, minutes, energy_kwh, e.g. {trials: 100, minutes: 30}",
     "budget.trials": "an integer >= 1",
     "budget.steps": "an integer >= 1",
     "budget.minutes": "a number > 0",
+    "budget.energy_kwh": "a number > 0 (kWh, as measured by itero's energy tracking)",
+    "tracking": "true or false (record environment, energy and CO2; default true)",
+    "region": "an ISO 3166 country code such as FRA or US, or world (the grid's carbon intensity)",
     "n_jobs": "an integer >= 1",
     "share_weights": "a list of the parameter names that shape the model, e.g. [width, depth, optimizer]",
 }
@@ -246,6 +253,10 @@ def validate(config: StudyConfig) -> ResolvedConfig:
     scheduler = _with_source(src, lambda: make_scheduler(config.scheduler))
     _with_source(src, lambda: sampler.check_objectives(directions))
     _with_source(src, lambda: scheduler.check_objectives(directions))
+    if config.region is not None:
+        _with_source(src, lambda: intensity(config.region or "world"))
+    if config.budget is not None and config.budget.energy_kwh is not None and not config.tracking:
+        raise ConfigError(f"{src}: budget.energy_kwh needs energy tracking, but tracking is false")
     return ResolvedConfig(config, objective, directions, sampler, scheduler, space, task)
 
 
@@ -332,6 +343,7 @@ class RunPlan:
     timeout: float | None
     used_up: str | None = None  # why nothing is run, when a budget is already spent
     note: str | None = None
+    max_energy_kwh: float | None = None
 
 
 def plan_run(budget: BudgetConfig | None, study: Study) -> RunPlan:
@@ -339,10 +351,10 @@ def plan_run(budget: BudgetConfig | None, study: Study) -> RunPlan:
 
     Every trial the study has (finished, running, paused or waiting for a retry) used one trial of the budget.
     """
-    if budget is None or (budget.trials is None and budget.steps is None and budget.minutes is None):
+    if budget is None or all(v is None for v in (budget.trials, budget.steps, budget.minutes, budget.energy_kwh)):
         return RunPlan(DEFAULT_TRIALS, None, None, note=f"no budget given: running {DEFAULT_TRIALS} trials")
     totals = study.totals()
-    n_trials = max_steps = timeout = None
+    n_trials = max_steps = timeout = energy = None
     if budget.trials is not None:
         n_trials = budget.trials - totals.trials
         if n_trials <= 0:
@@ -356,7 +368,11 @@ def plan_run(budget: BudgetConfig | None, study: Study) -> RunPlan:
         if timeout <= 0 or not math.isfinite(timeout):
             spent = totals.run_seconds / 60
             return _used_up(f"budget.minutes: the study ran {spent:.2f} of {budget.minutes:g} minutes")
-    return RunPlan(n_trials, max_steps, timeout)
+    if budget.energy_kwh is not None:
+        energy = budget.energy_kwh - totals.energy_kwh
+        if energy <= 0:
+            return _used_up(f"budget.energy_kwh: the study used {totals.energy_kwh:.4g} of {budget.energy_kwh:g} kWh")
+    return RunPlan(n_trials, max_steps, timeout, max_energy_kwh=energy)
 
 
 def _used_up(reason: str) -> RunPlan:
@@ -385,6 +401,8 @@ def run_config(
         space=resolved.space,
         load_if_exists=True,
         share_weights=cfg.share_weights,
+        tracking=cfg.tracking,
+        region=cfg.region,
     )
     plan = plan_run(cfg.budget, study)
     for note, level in ((plan.note, logging.INFO), (plan.used_up, logging.WARNING)):
@@ -401,6 +419,7 @@ def run_config(
         timeout=plan.timeout,
         n_jobs=cfg.n_jobs,
         show_progress=show_progress,
+        max_energy_kwh=plan.max_energy_kwh,
     )
     return study
 

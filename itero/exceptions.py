@@ -36,3 +36,7 @@ class StorageError(IteroError, RuntimeError):
 
 class ArtifactError(IteroError, RuntimeError):
     """A checkpoint is missing or its content does not match its hash."""
+
+
+class DataVersionWarning(UserWarning):
+    """Trials being compared were trained or evaluated on different versions of a dataset."""

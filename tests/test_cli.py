@@ -88,6 +88,9 @@ QUAD = "task: obj.py:objective\nobjectives: {loss: minimize}\n"
         ("task: no-such-task\n", ["task", "'no-such-task'", "digits-mlp"]),
         ("task: obj.py:missing\n", ["task", "'missing'", "'objective'"]),
         (QUAD + "space: {x: [1, 2}\n", ["invalid YAML", "line 5"]),
+        (QUAD + "region: Atlantis\n", ["region 'Atlantis'", "country code"]),
+        (QUAD + "budget: {energy_kwh: -1}\n", ["budget.energy_kwh", "got -1"]),
+        (QUAD + "tracking: false\nbudget: {energy_kwh: 1}\n", ["budget.energy_kwh needs energy tracking"]),
     ],
 )
 def test_bad_config_exits_2_and_writes_nothing(tmp_path: Path, url: str, body: str, expected: list[str]):
@@ -237,6 +240,45 @@ def test_built_in_task_runs_end_to_end(tmp_path: Path, url: str) -> None:
     assert [t.cost.steps for t in study.trials] == [2, 2]
     assert all(t.params["width"] == 32 and 1e-3 <= t.params["lr"] <= 0.1 for t in study.trials)
     assert 0.0 <= study.best_value <= 1.0
+    (data,) = study.data_versions()  # the built-in task records its data
+    assert data.name == "sklearn-digits" and data.trials == [0, 1]
+    assert data.info["parts"]["train"]["parts"][0]["shape"] == [1078, 64]
+    assert all(t.cost.energy_j > 0 for t in study.trials)
+
+
+def test_show_and_best_print_cost_data_and_environment(tmp_path: Path, url: str) -> None:
+    (tmp_path / "obj.py").write_text(
+        "import itero, numpy as np\n"
+        "def objective(trial):\n"
+        "    x = trial.suggest_float('x', -1.0, 1.0)\n"
+        "    itero.track_dataset('train', np.arange(10) + (trial.number >= 2))\n"
+        "    return x * x\n"
+    )
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        f"study: tracked\nstorage: {url}\ntask: obj.py:objective\nobjectives: {{loss: minimize}}\n"
+        "region: FRA\nbudget: {trials: 4, energy_kwh: 1.0}\n"
+    )
+    assert invoke("run", str(path), "--no-progress").exit_code == 0
+    study = itero.load_study("tracked", storage=url)
+    totals = study.totals()
+    assert totals.region == "FRA" and totals.energy_j > 0
+    d0, d1 = (r.digest[:12] for r in study.data_versions())
+    result = invoke("show", "tracked", "--storage", url)
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "energy " in out and "CO2 " in out and "(FRA)" in out
+    assert f"train  {d0}  array (10,) int64 · trials 0-1" in out and f"train  {d1}" in out
+    assert f"warning: dataset 'train': 2 versions — {d0} (trials 0-1), {d1} (trials 2-3)" in out
+    assert "python " in out and "energy cpu=" in out and "1 worker(s)" in out
+    result = invoke("best", "tracked", "--storage", url)
+    assert result.exit_code == 0, result.output
+    assert "energy / CO2" in result.stdout and "data train" in result.stdout and "warning: dataset" in result.stdout
+    assert "DataVersionWarning" not in result.output  # printed once, as a line, not as a Python warning
+    data = json.loads(invoke("best", "tracked", "--json", "--storage", url).stdout)
+    assert data["totals"]["energy_kwh"] == pytest.approx(totals.energy_kwh) and data["totals"]["region"] == "FRA"
+    assert data["best"]["datasets"]["train"] in (r.digest for r in study.data_versions())
+    assert data["data_warnings"] == study.data_warnings()
 
 
 def test_changing_the_objectives_of_an_existing_study_is_refused(tmp_path: Path, url: str) -> None:

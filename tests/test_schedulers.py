@@ -68,6 +68,29 @@ def test_asha_promotes_paused_trials_as_computed_by_hand(tmp_path):
     }
 
 
+def test_a_resumed_trial_does_not_cross_its_rungs_again(tmp_path):
+    """A promoted trial whose first report after resuming looks bad is not paused there: it passed that rung
+    already. (Resumed runs once forgot their earlier reports and paused at every later step.)"""
+
+    def objective(trial: itero.Trial) -> None:
+        trial.suggest_float("x", 0, 1)
+        q = QUALITY[trial.number]
+        trial.restore()
+        for step in trial.steps(max_steps=9):
+            spike = 10 if step in (2, 4) else 0  # a bad epoch right after each rung
+            trial.report(step, {"loss": q + 1 / step + spike}, state={"step": step})
+
+    study = itero.create_study(
+        "s", storage=f"sqlite:///{tmp_path}/s.db", objectives={"loss": "minimize"}, sampler="random",
+        scheduler=ASHA(max_steps=9, eta=3),
+    )  # fmt: skip
+    study.optimize(objective, n_trials=9, show_progress=False)
+    runs = study.store.trial_runs(study.id)
+    assert {r.end_step for r in runs if r.outcome == "PAUSED"} <= {1, 3}
+    assert any(r.start_step == 3 for r in runs)  # some trial was promoted past rung 3
+    assert {t.state for t in study.trials} >= {TrialState.COMPLETE}
+
+
 def test_asha_without_state_stops_or_continues_in_place(tmp_path):
     got = run(ASHA(max_steps=9, eta=3), False, tmp_path)
     assert {n for n, (s, _) in got.items() if s == "COMPLETE"} == {0, 1, 3, 5, 8}

@@ -3,8 +3,10 @@
     itero run study.yaml               # create or resume the study of a YAML file, print the best trial
     itero tasks                        # the built-in inner problems
     itero ls [--storage URL]           # studies with trials per state and best value
-    itero show STUDY [--limit N]       # a study's settings, totals and trials
-    itero best STUDY [--json]          # the best trial (or the Pareto front)
+    itero show STUDY [--limit N]       # a study's settings, totals (energy, CO2), data versions and trials
+    itero best STUDY [--json]          # the best trial (or the Pareto front) and the study's cost
+    itero report STUDY -o report.html  # a self-contained HTML report
+    itero export mlflow STUDY --tracking-uri URI   |   itero export tensorboard STUDY --logdir DIR
 
 ``--storage`` defaults to ``$ITERO_STORAGE`` or ``sqlite:///itero.db``. Bad input exits with code 2 and one
 line ``error: ...`` on standard error that names the key and the value.
@@ -15,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import shlex
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,7 +30,7 @@ from rich.text import Text
 
 from itero.cli import _render as render
 from itero.config import ResolvedConfig, load_config, run_config, validate
-from itero.exceptions import ConfigError, IteroError, StorageError, StudyNotFoundError
+from itero.exceptions import ConfigError, DataVersionWarning, IteroError, StorageError, StudyNotFoundError
 from itero.store import Store
 from itero.study import DEFAULT_STORAGE, Study, load_study
 from itero.trial import FrozenTrial
@@ -140,10 +143,12 @@ def _load(name: str, url: str) -> Study:
 
 def _best_trials(study: Study) -> list[FrozenTrial]:
     """The best COMPLETE trial (one objective) or the Pareto front; empty when nothing completed."""
-    if len(study.directions) > 1:
-        return study.pareto_front()
-    done = study.history.completed()
-    return [study.best_trial] if done else []
+    with warnings.catch_warnings():  # commands print data-version warnings themselves
+        warnings.simplefilter("ignore", DataVersionWarning)
+        if len(study.directions) > 1:
+            return study.pareto_front()
+        done = study.history.completed()
+        return [study.best_trial] if done else []
 
 
 def _print_best(console: Console, study: Study, trials: list[FrozenTrial]) -> None:
@@ -260,6 +265,8 @@ def show(
         record = study.store.get_study(study.name)
         trials = study.trials
         totals = study.totals()
+        data = render.datasets_lines(study.data_versions(), study.data_warnings())
+        envs = study.environments()
     config = record.config
     out = _out()
     lines = [
@@ -273,6 +280,8 @@ def show(
     if config.get("space"):
         lines.append(f"space      {', '.join(config['space'])} (overridden)")
     lines += [f"created    {render.fmt_time(record.created_at)}", f"totals     {render.totals_text(totals)}"]
+    lines += [f"{'data' if i == 0 else '':<10} {line}" for i, line in enumerate(data)]
+    lines += [f"{'env' if i == 0 else '':<10} {render.environment_line(e)}" for i, e in enumerate(envs)]
     out.print(Text("\n".join(lines)))
     shown = trials[-limit:] if limit else trials
     numbers = {t.id: t.number for t in trials}
@@ -294,10 +303,27 @@ def best(
         numbers = {t.id: t.number for t in study.trials}
     if not trials:
         _explain_no_best(study)
+    with _user_errors():
+        totals = study.totals()
+        data_warnings = study.data_warnings()
     if as_json:
-        typer.echo(json.dumps(_best_json(study, storage, trials, numbers), indent=2))
+        data = _best_json(study, storage, trials, numbers)
+        data["totals"] = {
+            "trials": totals.trials,
+            "steps": totals.steps,
+            "cpu_hours": totals.cpu_hours,
+            "energy_kwh": totals.energy_kwh,
+            "co2_kg": totals.co2_kg,
+            "region": totals.region,
+        }
+        data["data_warnings"] = data_warnings
+        typer.echo(json.dumps(data, indent=2))
         return
-    _print_best(_out(), study, trials)
+    out = _out()
+    _print_best(out, study, trials)
+    out.print(Text(f"study cost: {render.totals_text(totals)}"))
+    for w in data_warnings:
+        out.print(Text(f"warning: {w}", style="yellow"))
 
 
 def _best_json(study: Study, url: str, trials: list[FrozenTrial], numbers: dict[int, int]) -> dict[str, Any]:
@@ -310,3 +336,9 @@ def _best_json(study: Study, url: str, trials: list[FrozenTrial], numbers: dict[
 
 
 __all__ = ["app", "main"]
+from itero.cli._export import export_app  # noqa: E402
+
+app.add_typer(export_app, name="export")
+from itero.cli._report import report as _report_command  # noqa: E402
+
+app.command("report")(_report_command)

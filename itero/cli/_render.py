@@ -160,6 +160,7 @@ def trials_table(
     table.add_column("steps", justify="right")
     table.add_column("wall s", justify="right")
     table.add_column("CPU s", justify="right")
+    table.add_column("energy", justify="right")
     if with_parent:
         table.add_column("cloned from", justify="right")
     if with_error:
@@ -173,6 +174,7 @@ def trials_table(
             str(t.cost.steps),
             f"{t.cost.wall_seconds:.2f}",
             f"{t.cost.cpu_seconds:.2f}",
+            fmt_energy(t.cost.energy_j),
         ]
         if with_parent:
             row.append(_lineage(t, numbers))
@@ -197,6 +199,9 @@ def best_table(trial: FrozenTrial, directions: Mapping[str, str], title: str) ->
         table.add_row(*_cells(f"param {name}", fmt(value)))
     table.add_row("steps", str(trial.cost.steps))
     table.add_row("wall / CPU s", f"{trial.cost.wall_seconds:.2f} / {trial.cost.cpu_seconds:.2f}")
+    table.add_row("energy / CO2", f"{fmt_energy(trial.cost.energy_j)} / {fmt_co2(trial.cost.co2_g)}")
+    for name, digest in trial.datasets.items():
+        table.add_row(*_cells(f"data {name}", digest[:12]))
     return table
 
 
@@ -219,9 +224,66 @@ def totals_text(totals: StudyTotals) -> str:
         f"CPU {fmt_seconds(totals.cpu_seconds)} · trial wall {fmt_seconds(totals.wall_seconds)} · "
         f"run time {fmt_seconds(totals.run_seconds)}"
     )
+    if totals.energy_j:
+        text += f" · energy {fmt_energy(totals.energy_j)} · CO2 {fmt_co2(totals.co2_g)} ({totals.region})"
     if totals.checkpoint_bytes:
         text += f" · checkpoints {_bytes(totals.checkpoint_bytes)}"
     return text
+
+
+def fmt_energy(joules: float) -> str:
+    """``"12 J"``, ``"3.4 Wh"``, ``"1.25 kWh"``: energy in the unit that keeps it readable."""
+    if joules < 3600:
+        return f"{joules:.3g} J"
+    if joules < 3.6e6:
+        return f"{joules / 3600:.3g} Wh"
+    return f"{joules / 3.6e6:.3g} kWh"
+
+
+def fmt_co2(grams: float) -> str:
+    """``"12 mg"``, ``"3.4 g"``, ``"1.25 kg"`` of CO2eq."""
+    if grams < 1:
+        return f"{grams * 1e3:.3g} mg"
+    if grams < 1e3:
+        return f"{grams:.3g} g"
+    return f"{grams / 1e3:.3g} kg"
+
+
+def datasets_lines(records: Sequence[Any], warnings: Sequence[str]) -> list[str]:
+    """``train  a1b2c3d4e5f6  array (1797, 64) float64 · trials 0-29`` per dataset version, then warnings."""
+    from itero.tracking._datasets import _ranges
+
+    lines = []
+    for r in records:
+        shape = r.info.get("shape")
+        what = r.kind + (f" {tuple(shape)}" if shape is not None else "")
+        if r.info.get("dtype"):
+            what += f" {r.info['dtype']}"
+        if r.info.get("path"):
+            what += f" {r.info['path']}"
+        used = f"trials {_ranges(r.trials)}" if r.trials else "no trial"
+        lines.append(f"{r.name}  {r.digest[:12]}  {what} · {used}")
+    return lines + [f"warning: {w}" for w in warnings]
+
+
+def environment_line(env: Any) -> str:
+    """``python 3.11.7 · git 3b38a19 (dirty) · host vm · AMD EPYC ×2 · torch 2.13.0 · energy cpu=rapl``."""
+    info = env.info
+    parts = [f"python {info.get('python', '?')}"]
+    git = info.get("git")
+    if git:
+        parts.append(f"git {str(git.get('commit', ''))[:7]}{' (dirty)' if git.get('dirty') else ''}")
+    parts.append(f"host {info.get('host', '?')}")
+    parts.append(f"{info.get('cpu', '?')} ×{info.get('cpu_count', '?')}")
+    if info.get("gpus"):
+        parts.append(", ".join(info["gpus"]))
+    packages = info.get("packages", {})
+    parts += [f"{p} {packages[p]}" for p in ("torch", "numpy") if p in packages]
+    energy = info.get("energy", {}).get("method")
+    if energy:
+        parts.append(f"energy {energy}")
+    parts.append(f"{env.workers} worker(s)")
+    return " · ".join(parts)
 
 
 def _bytes(n: int) -> str:
@@ -253,6 +315,9 @@ def trial_json(trial: FrozenTrial, numbers: Mapping[int, int] | None = None) -> 
         "steps": trial.cost.steps,
         "wall_seconds": trial.cost.wall_seconds,
         "cpu_seconds": trial.cost.cpu_seconds,
+        "energy_kwh": trial.cost.energy_kwh,
+        "co2_g": trial.cost.co2_g,
+        "datasets": dict(trial.datasets),
         "parent": parent,
         "started": trial.datetime_start.isoformat() if trial.datetime_start else None,
         "completed": trial.datetime_complete.isoformat() if trial.datetime_complete else None,

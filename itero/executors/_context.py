@@ -11,6 +11,7 @@ from itero.schedulers import BaseScheduler
 from itero.space import Distribution
 from itero.store import Store
 from itero.store._cache import StudyCache
+from itero.tracking import EnergyMeter
 
 
 @dataclass
@@ -20,6 +21,8 @@ class Budget:
     run_id: int | None = None
     max_steps: int | None = None
     deadline: float | None = None
+    max_energy_j: float | None = None
+    energy_at_start: float = 0.0
 
 
 @dataclass
@@ -36,20 +39,37 @@ class RunContext:
     share_weights: tuple[str, ...] = ()
     budget: Budget = field(default_factory=Budget)
     worker_id: int | None = None
+    tracking: bool = True
+    meter: EnergyMeter = field(default_factory=lambda: EnergyMeter.detect(False))
+    grams_per_kwh: float = 0.0
+    recorded_datasets: set[tuple[str, str]] = field(default_factory=set)
+
+    def energy_spent(self, unflushed_j: float = 0.0) -> bool:
+        """True once the run's energy budget is spent: what the study's trials have written since the run
+        started (as of the last refresh) plus ``unflushed_j`` not yet written by the running trial."""
+        b = self.budget
+        if b.max_energy_j is None:
+            return False
+        return self.cache.energy_j - b.energy_at_start + unflushed_j >= b.max_energy_j
 
     def budget_exhausted(self) -> bool:
         """True once the run's deadline has passed or its step budget is spent (by any peer)."""
         b = self.budget
         if b.deadline is not None and time.time() >= b.deadline:
             return True
+        if self.energy_spent():
+            return True
         if b.max_steps is None or b.run_id is None:
             return False
         return self.store.steps_left(b.run_id) == 0
 
-    def take_step(self) -> bool:
-        """Grant the running trial its next step; False when the deadline or the step budget says stop."""
+    def take_step(self, unflushed_j: float = 0.0) -> bool:
+        """Grant the running trial its next step; False when the deadline, the energy or the step budget says
+        stop (``unflushed_j``: energy the running trial used since its last write)."""
         b = self.budget
         if b.deadline is not None and time.time() >= b.deadline:
+            return False
+        if self.energy_spent(unflushed_j):
             return False
         if b.max_steps is None or b.run_id is None:
             return True

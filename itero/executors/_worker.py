@@ -17,6 +17,7 @@ from typing import Any
 
 from itero.executors._context import RunContext
 from itero.store import LostRace, RunFull
+from itero.tracking._datasets import reset_current_trial, set_current_trial
 from itero.trial import FrozenTrial, History, TrialState
 from itero.trial._trial import Trial
 
@@ -47,7 +48,12 @@ class Worker:
     # ------------------------------------------------------------------ the loop
     def run(self) -> int:
         ctx = self.ctx
-        ctx.worker_id = ctx.store.register_worker(ctx.study_id)
+        environment = None
+        if ctx.tracking:
+            from itero.tracking._environment import capture, repo_of
+
+            environment = capture(repo_of(self.objective), energy=ctx.meter.enabled)
+        ctx.worker_id = ctx.store.register_worker(ctx.study_id, environment)
         beat = threading.Thread(target=self._beat, name="itero-heartbeat", daemon=True)
         if not ctx.store.in_memory:  # nobody else can see an in-memory store, and its one connection is ours
             beat.start()
@@ -191,6 +197,9 @@ class Worker:
             parent_id=t.parent_id,
             metrics=t.metrics if t.checkpoint_id is not None else None,
             user_attrs=t.user_attrs,
+            datasets=t.datasets,
+            energy_j=t.cost.energy_j,
+            reports=t.reports if t.checkpoint_id is not None else None,
         )
 
     def _reap_stale(self) -> None:
@@ -209,6 +218,7 @@ class Worker:
 
     # ------------------------------------------------------------------ one trial
     def run_trial(self, trial: Trial) -> TrialState:
+        token = set_current_trial(trial)
         try:
             result = self.objective(trial)
         except KeyboardInterrupt:
@@ -219,6 +229,8 @@ class Worker:
             state = trial.finish(exc=exc)
         else:
             state = trial.finish(result)
+        finally:
+            reset_current_trial(token)
         if logger.isEnabledFor(logging.INFO):
             logger.info(
                 "Trial %d %s after step %d: %s",

@@ -38,6 +38,8 @@ class StudyCache:
         self.steps_spent = 0
         self.cpu_seconds = 0.0
         self.wall_seconds = 0.0
+        self.energy_j = 0.0
+        self.co2_g = 0.0
         self.refreshed_at = 0.0
 
     def refresh(self) -> History:
@@ -54,10 +56,14 @@ class StudyCache:
                 self.steps_spent -= old.cost.steps
                 self.cpu_seconds -= old.cost.cpu_seconds
                 self.wall_seconds -= old.cost.wall_seconds
+                self.energy_j -= old.cost.energy_j
+                self.co2_g -= old.cost.co2_g
             t = self._to_trial(row)
             self.steps_spent += t.cost.steps
             self.cpu_seconds += t.cost.cpu_seconds
             self.wall_seconds += t.cost.wall_seconds
+            self.energy_j += t.cost.energy_j
+            self.co2_g += t.cost.co2_g
             changed.append(t)
         self.history.upsert(changed)
         self.version = version
@@ -85,10 +91,11 @@ class StudyCache:
             parent_id=row.parent_id,
             checkpoint_id=row.checkpoint_id,
             error=row.error,
-            cost=TrialCost(row.steps_run, row.wall_seconds, row.cpu_seconds, row.n_runs),
+            cost=TrialCost(row.steps_run, row.wall_seconds, row.cpu_seconds, row.n_runs, row.energy_j, row.co2_g),
             datetime_start=_time(row.started_at),
             datetime_complete=_time(row.completed_at),
             user_attrs=_loads(row.user_attrs),
             system_attrs=_loads(row.system_attrs),
             retries=row.retries,
+            datasets=_loads(row.datasets),
         )

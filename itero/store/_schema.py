@@ -21,7 +21,7 @@ from sqlalchemy import (
     Text,
 )
 
-SCHEMA_REVISION = "0002"
+SCHEMA_REVISION = "0003"
 
 metadata = MetaData()
 
@@ -49,6 +49,8 @@ runs = Table(
     Column("steps_at_start", BigInteger, nullable=False, server_default="0"),
     Column("steps_taken", BigInteger, nullable=False, server_default="0"),
     Column("deadline", Float, nullable=True),
+    Column("max_energy_j", Float, nullable=True),
+    Column("energy_at_start", Float, nullable=False, server_default="0"),
     Column("created_at", Float, nullable=False),
     Column("ended_at", Float, nullable=True),
 )
@@ -63,6 +65,29 @@ workers = Table(
     Column("started_at", Float, nullable=False),
     Column("heartbeat_at", Float, nullable=False),
     Column("finished", Boolean, nullable=False, server_default="0"),
+    Column("environment_id", Integer, nullable=True),
+)
+
+environments = Table(
+    "itero_environments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("digest", String(64), nullable=False, unique=True),
+    Column("info", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+datasets = Table(
+    "itero_datasets",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("study_id", Integer, ForeignKey("itero_studies.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("info", Text, nullable=False, server_default="{}"),
+    Column("created_at", Float, nullable=False),
+    Index("ix_itero_datasets_study_name_digest", "study_id", "name", "digest", unique=True),
 )
 
 trials = Table(
@@ -86,6 +111,9 @@ trials = Table(
     Column("steps_run", BigInteger, nullable=False, server_default="0"),
     Column("wall_seconds", Float, nullable=False, server_default="0"),
     Column("cpu_seconds", Float, nullable=False, server_default="0"),
+    Column("energy_j", Float, nullable=False, server_default="0"),
+    Column("co2_g", Float, nullable=False, server_default="0"),
+    Column("datasets", Text, nullable=False, server_default="{}"),
     Column("n_runs", Integer, nullable=False, server_default="0"),
     Column("started_at", Float, nullable=True),
     Column("completed_at", Float, nullable=True),
@@ -117,6 +145,9 @@ trial_runs = Table(
     Column("end_step", Integer, nullable=False),
     Column("wall_seconds", Float, nullable=False),
     Column("cpu_seconds", Float, nullable=False),
+    Column("energy_j", Float, nullable=False, server_default="0"),
+    Column("co2_g", Float, nullable=False, server_default="0"),
+    Column("energy_method", String(64), nullable=False, server_default=""),
     Column("started_at", Float, nullable=False),
     Column("ended_at", Float, nullable=False),
     Column("outcome", String(16), nullable=False),

@@ -13,6 +13,7 @@ run the same trial.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
@@ -29,7 +30,17 @@ from itero.exceptions import DuplicatedStudyError, StudyNotFoundError
 from itero.store._artifacts import ArtifactStore, default_root
 from itero.store._engine import open_engine
 from itero.store._prepared import Prepared
-from itero.store._schema import checkpoints, reports, runs, studies, trial_runs, trials, workers
+from itero.store._schema import (
+    checkpoints,
+    datasets,
+    environments,
+    reports,
+    runs,
+    studies,
+    trial_runs,
+    trials,
+    workers,
+)
 
 _dumps = json.dumps
 
@@ -53,6 +64,9 @@ class RunCost:
     cpu_seconds: float
     started_at: float
     outcome: str
+    energy_j: float = 0.0
+    co2_g: float = 0.0
+    energy_method: str = ""
 
 
 class Store:
@@ -147,6 +161,8 @@ class Store:
         max_steps: int | None,
         steps_at_start: int,
         deadline: float | None,
+        max_energy_j: float | None = None,
+        energy_at_start: float = 0.0,
     ) -> int:
         with self.engine.begin() as conn:
             return int(
@@ -158,6 +174,8 @@ class Store:
                         max_steps=max_steps,
                         steps_at_start=steps_at_start,
                         deadline=deadline,
+                        max_energy_j=max_energy_j,
+                        energy_at_start=energy_at_start,
                         created_at=time.time(),
                     )
                     .returning(runs.c.id)
@@ -194,9 +212,12 @@ class Store:
             ).scalar()
         return float(total or 0.0)
 
-    def register_worker(self, study_id: int) -> int:
+    def register_worker(self, study_id: int, environment: Mapping[str, Any] | None = None) -> int:
+        """A new worker row; ``environment`` (see ``itero.tracking.capture_environment``) is stored once per
+        distinct content and linked from the worker."""
         now = time.time()
         with self.engine.begin() as conn:
+            env_id = None if environment is None else self._environment_id(conn, environment)
             return int(
                 conn.execute(
                     insert(workers)
@@ -206,9 +227,79 @@ class Store:
                         pid=os.getpid(),
                         started_at=now,
                         heartbeat_at=now,
+                        environment_id=env_id,
                     )
                     .returning(workers.c.id)
                 ).scalar_one()
+            )
+
+    def _environment_id(self, conn: Connection, environment: Mapping[str, Any]) -> int:
+        text = _dumps(dict(environment), sort_keys=True, default=str)
+        digest = hashlib.blake2b(text.encode(), digest_size=32).hexdigest()
+        found = conn.execute(select(environments.c.id).where(environments.c.digest == digest)).scalar()
+        if found is not None:
+            return int(found)
+        try:
+            with conn.begin_nested():
+                return int(
+                    conn.execute(
+                        insert(environments)
+                        .values(digest=digest, info=text, created_at=time.time())
+                        .returning(environments.c.id)
+                    ).scalar_one()
+                )
+        except IntegrityError:  # a peer stored the same environment first
+            return int(conn.execute(select(environments.c.id).where(environments.c.digest == digest)).scalar_one())
+
+    def environments(self, study_id: int) -> list[tuple[int, dict[str, Any], list[int]]]:
+        """``(environment id, info, worker ids)`` of every environment the study's workers ran in."""
+        with self._read.connect() as conn:
+            rows = conn.execute(
+                select(environments.c.id, environments.c.info, workers.c.id.label("wid"))
+                .join(workers, workers.c.environment_id == environments.c.id)
+                .where(workers.c.study_id == study_id)
+                .order_by(environments.c.id, workers.c.id)
+            ).all()
+        out: dict[int, tuple[int, dict[str, Any], list[int]]] = {}
+        for env_id, info, wid in rows:
+            out.setdefault(env_id, (env_id, json.loads(info), []))[2].append(wid)
+        return list(out.values())
+
+    def record_datasets(self, study_id: int, versions: Iterable[tuple[str, str, str, Mapping[str, Any]]]) -> None:
+        """Store ``(name, digest, kind, info)`` dataset versions of the study (once each)."""
+        for name, digest, kind, info in versions:
+            with self.engine.begin() as conn:
+                exists = conn.execute(
+                    select(datasets.c.id).where(
+                        datasets.c.study_id == study_id, datasets.c.name == name, datasets.c.digest == digest
+                    )
+                ).scalar()
+                if exists is not None:
+                    continue
+                try:
+                    with conn.begin_nested():
+                        conn.execute(
+                            insert(datasets).values(
+                                study_id=study_id,
+                                name=name,
+                                digest=digest,
+                                kind=kind[:32],
+                                info=_dumps(dict(info), default=str),
+                                created_at=time.time(),
+                            )
+                        )
+                except IntegrityError:  # a peer recorded it first
+                    pass
+
+    def datasets(self, study_id: int) -> list[Any]:
+        """The study's dataset versions (rows: name, digest, kind, info, created_at), oldest first."""
+        with self._read.connect() as conn:
+            return list(
+                conn.execute(
+                    select(datasets.c.name, datasets.c.digest, datasets.c.kind, datasets.c.info, datasets.c.created_at)
+                    .where(datasets.c.study_id == study_id)
+                    .order_by(datasets.c.id)
+                ).all()
             )
 
     def workers_of_process(self, study_id: int, pid: int) -> list[int]:
@@ -344,8 +435,9 @@ class Store:
         reports_: Iterable[tuple[int, Mapping[str, float]]] = (),
         error: str | None = None,
         user_attrs: Mapping[str, Any] | None = None,
-        cost: tuple[int, float, float] | None = None,
+        cost: tuple[float, ...] | None = None,
         run: RunCost | None = None,
+        datasets: Mapping[str, str] | None = None,
         worker_id: int | None = None,
         checkpoint: tuple[int, str, int] | None = None,
         warm_start: tuple[int, int, Mapping[str, Any]] | None = None,
@@ -355,8 +447,9 @@ class Store:
         ``warm_start=(parent_id, checkpoint_id, system_attrs)`` records that the trial started from another
         trial's checkpoint (shared weights).
 
-        ``cost`` adds ``(steps, wall seconds, CPU seconds)`` spent since the last write to the trial's totals;
-        ``run`` records one finished run of the trial (its own totals were added through ``cost``).
+        ``cost`` adds ``(steps, wall seconds, CPU seconds, energy J, CO2 g)`` spent since the last write to the
+        trial's totals; ``run`` records one finished run of the trial (its own totals were added through
+        ``cost``). ``datasets`` replaces the trial's ``{dataset name: digest}``.
         """
         now = time.time()
         finished = state in ("COMPLETE", "PRUNED", "FAILED")
@@ -370,9 +463,12 @@ class Store:
             "error": error,
             "user_attrs": None if user_attrs is None else _dumps(dict(user_attrs), default=str),
             "completed_at": now if finished else None,
-            "d_steps": cost[0] if cost else 0,
+            "d_steps": int(cost[0]) if cost else 0,
             "d_wall": cost[1] if cost else 0.0,
             "d_cpu": cost[2] if cost else 0.0,
+            "d_energy": cost[3] if cost and len(cost) > 3 else 0.0,
+            "d_co2": cost[4] if cost and len(cost) > 4 else 0.0,
+            "datasets": None if datasets is None else _dumps(dict(datasets)),
             "d_runs": 1 if run is not None else 0,
             "checkpoint_id": None if warm_start is None else warm_start[1],
             "parent_id": None if warm_start is None else warm_start[0],
@@ -419,6 +515,9 @@ class Store:
                         "end_step": run.end_step,
                         "wall_seconds": run.wall_seconds,
                         "cpu_seconds": run.cpu_seconds,
+                        "energy_j": run.energy_j,
+                        "co2_g": run.co2_g,
+                        "energy_method": run.energy_method,
                         "started_at": run.started_at,
                         "ended_at": now,
                         "outcome": run.outcome,
@@ -664,6 +763,9 @@ class _Statements:
                         "end_step",
                         "wall_seconds",
                         "cpu_seconds",
+                        "energy_j",
+                        "co2_g",
+                        "energy_method",
                         "started_at",
                         "ended_at",
                         "outcome",
@@ -688,9 +790,12 @@ class _Statements:
                 checkpoint_id=_keep(c.checkpoint_id, "checkpoint_id"),
                 parent_id=_keep(c.parent_id, "parent_id"),
                 system_attrs=_keep(c.system_attrs, "system_attrs"),
+                datasets=_keep(c.datasets, "datasets"),
                 steps_run=c.steps_run + bindparam("d_steps", type_=Integer),
                 wall_seconds=c.wall_seconds + bindparam("d_wall", type_=Float),
                 cpu_seconds=c.cpu_seconds + bindparam("d_cpu", type_=Float),
+                energy_j=c.energy_j + bindparam("d_energy", type_=Float),
+                co2_g=c.co2_g + bindparam("d_co2", type_=Float),
                 n_runs=c.n_runs + bindparam("d_runs", type_=Integer),
                 version=bindparam("version", type_=BigInteger),
             ),

@@ -15,13 +15,15 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from itero._spec import spec_of
-from itero.exceptions import ConfigError
+from itero.exceptions import ConfigError, DataVersionWarning
 from itero.executors import Budget, RunContext, Worker, run_processes
 from itero.samplers import BaseSampler, make_sampler
 from itero.schedulers import BaseScheduler, make_scheduler
@@ -30,8 +32,9 @@ from itero.store import Store
 from itero.store._cache import StudyCache
 from itero.study._pareto import non_dominated
 from itero.study._progress import StudyProgress
+from itero.tracking import EnergyMeter, capture_environment, compare_versions, intensity
 from itero.trial import FrozenTrial, History, TrialState
-from itero.trial._trial import Trial
+from itero.trial._trial import ENERGY_METRIC, Trial
 
 logger = logging.getLogger("itero")
 
@@ -50,6 +53,43 @@ class StudyTotals:
     cpu_seconds: float
     run_seconds: float
     checkpoint_bytes: int
+    energy_j: float = 0.0
+    co2_g: float = 0.0
+    region: str = "world"
+
+    @property
+    def energy_kwh(self) -> float:
+        return self.energy_j / 3.6e6
+
+    @property
+    def co2_kg(self) -> float:
+        return self.co2_g / 1e3
+
+    @property
+    def cpu_hours(self) -> float:
+        return self.cpu_seconds / 3600
+
+
+@dataclass(frozen=True)
+class DatasetRecord:
+    """One version of a dataset the study's trials used."""
+
+    name: str
+    digest: str
+    kind: str
+    info: dict[str, Any]
+    first_seen: float
+    trials: list[int]
+
+
+@dataclass(frozen=True)
+class EnvironmentRecord:
+    """One environment (Python, packages, git commit, host, CPU, GPU) the study's workers ran in."""
+
+    id: int
+    info: dict[str, Any]
+    workers: int
+    trials: list[int]
 
 
 def check_objectives(objectives: Any) -> dict[str, str]:
@@ -85,6 +125,8 @@ class Study:
         params: Mapping[str, Any] | None = None,
         space: Mapping[str, Distribution] | None = None,
         share_weights: tuple[str, ...] = (),
+        tracking: bool = True,
+        region: str = "world",
     ) -> None:
         self.store = store
         self.name = name
@@ -95,6 +137,8 @@ class Study:
         self.params = dict(params or {})
         self.space = dict(space or {})
         self.share_weights = tuple(share_weights)
+        self.tracking = tracking
+        self.region = region
         self._cache = StudyCache(store, study_id, name, self.directions)
         self._ask_ctx: RunContext | None = None
         self._asked: dict[int, Trial] = {}
@@ -124,6 +168,7 @@ class Study:
         done = history.completed()
         if not done:
             raise ValueError(f"study {self.name!r} has no COMPLETE trial yet")
+        _warn_data_versions(self.name, done)
         return min(done, key=history.loss)
 
     @property
@@ -138,7 +183,38 @@ class Study:
         """The non-dominated COMPLETE trials (for one objective: the best ones)."""
         history = self.history
         done = history.completed()
+        _warn_data_versions(self.name, done)
         return [done[i] for i in non_dominated([history.losses(t) for t in done])]
+
+    def data_versions(self) -> list[DatasetRecord]:
+        """Every version of every dataset the study's trials tracked, with the trial numbers that used it."""
+        used: dict[tuple[str, str], list[int]] = {}
+        for t in self.history.trials:
+            for name, digest in t.datasets.items():
+                used.setdefault((name, digest), []).append(t.number)
+        return [
+            DatasetRecord(r.name, r.digest, r.kind, json.loads(r.info), r.created_at, used.get((r.name, r.digest), []))
+            for r in self.store.datasets(self.id)
+        ]
+
+    def data_warnings(self) -> list[str]:
+        """One line per dataset whose trials saw different versions (empty when all saw the same data)."""
+        return compare_versions(self.history.trials)
+
+    def environments(self) -> list[EnvironmentRecord]:
+        """The environments the study's workers ran in, each with the trial numbers whose runs used it."""
+        by_worker: dict[int, set[int]] = {}
+        numbers = {t.id: t.number for t in self.history.trials}
+        for run in self.store.trial_runs(self.id):
+            if run.worker_id is not None and run.trial_id in numbers:
+                by_worker.setdefault(run.worker_id, set()).add(numbers[run.trial_id])
+        out = []
+        for env_id, info, worker_ids in self.store.environments(self.id):
+            trials: set[int] = set()
+            for w in worker_ids:
+                trials |= by_worker.get(w, set())
+            out.append(EnvironmentRecord(env_id, info, len(worker_ids), sorted(trials)))
+        return out
 
     def totals(self) -> StudyTotals:
         history = self.history
@@ -150,6 +226,9 @@ class Study:
             cpu_seconds=self._cache.cpu_seconds,
             run_seconds=self.store.run_seconds(self.id),
             checkpoint_bytes=self.store.checkpoint_bytes(self.id),
+            energy_j=self._cache.energy_j,
+            co2_g=self._cache.co2_g,
+            region=self.region,
         )
 
     # ------------------------------------------------------------------ optimize
@@ -162,10 +241,13 @@ class Study:
         n_jobs: int = 1,
         show_progress: bool | None = None,
         callbacks: Sequence[Callable[[FrozenTrial], None]] = (),
+        max_energy_kwh: float | None = None,
     ) -> None:
         """Run trials until ``n_trials`` more have been started (and finished), ``max_steps_total`` steps have
-        been spent in this call, or ``timeout`` seconds have passed — the first reached. ``n_jobs`` peer worker
-        processes share the work (``-1``: one per core). With no limit at all it runs until interrupted."""
+        been spent in this call, ``max_energy_kwh`` of energy has been used (measured as in ``itero.tracking``;
+        trials running when it is reached stop at their next step), or ``timeout`` seconds have passed — the
+        first reached. ``n_jobs`` peer worker processes share the work (``-1``: one per core). With no limit at
+        all it runs until interrupted."""
         _check_limit("n_trials", n_trials)
         _check_limit("max_steps_total", max_steps_total)
         if timeout is not None and (
@@ -175,9 +257,16 @@ class Study:
             or not math.isfinite(timeout)
         ):
             raise ConfigError(f"timeout must be a positive number of seconds or None, got {timeout!r}")
+        if max_energy_kwh is not None:
+            if (
+                isinstance(max_energy_kwh, bool)
+                or not isinstance(max_energy_kwh, (int, float))
+                or not (max_energy_kwh > 0 and math.isfinite(max_energy_kwh))
+            ):
+                raise ConfigError(f"max_energy_kwh must be a positive number or None, got {max_energy_kwh!r}")
+            if not self.tracking:
+                raise ConfigError("max_energy_kwh needs energy tracking, but this study has tracking=False")
         if n_jobs == -1:
-            import os
-
             n_jobs = os.cpu_count() or 1
         if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1:
             raise ConfigError(f"n_jobs must be an integer >= 1 (or -1 for one per core), got {n_jobs!r}")
@@ -191,8 +280,18 @@ class Study:
         self._cache.refresh()
         steps_at_start = self._cache.steps_spent
         deadline = time.time() + timeout if timeout is not None else None
-        run_id = self.store.create_run(self.id, n_trials, max_steps_total, steps_at_start, deadline)
-        budget = Budget(run_id=run_id, max_steps=max_steps_total, deadline=deadline)
+        max_energy_j = None if max_energy_kwh is None else float(max_energy_kwh) * 3.6e6
+        energy_at_start = self._cache.energy_j
+        run_id = self.store.create_run(
+            self.id, n_trials, max_steps_total, steps_at_start, deadline, max_energy_j, energy_at_start
+        )
+        budget = Budget(
+            run_id=run_id,
+            max_steps=max_steps_total,
+            deadline=deadline,
+            max_energy_j=max_energy_j,
+            energy_at_start=energy_at_start,
+        )
         progress = StudyProgress(self, n_trials, max_steps_total, timeout, enabled=show_progress)
         try:
             with progress:
@@ -226,6 +325,9 @@ class Study:
             space=self.space,
             budget=budget,
             share_weights=self.share_weights,
+            tracking=self.tracking,
+            meter=EnergyMeter.detect(self.tracking),
+            grams_per_kwh=intensity(self.region).grams_per_kwh if self.tracking else 0.0,
         )
 
     def _run_parallel(
@@ -274,7 +376,8 @@ class Study:
         """
         if self._ask_ctx is None:
             self._ask_ctx = self._context(self.store, self._cache, Budget())
-            self._ask_ctx.worker_id = self.store.register_worker(self.id)
+            environment = capture_environment(energy=self.tracking) if self.tracking else None
+            self._ask_ctx.worker_id = self.store.register_worker(self.id, environment)
         self._cache.refresh()
         trial_id, number = self.store.create_trial(self.id, worker_id=self._ask_ctx.worker_id)
         trial = Trial(self._ask_ctx, trial_id, number, params=fixed)
@@ -325,6 +428,8 @@ def create_study(
     load_if_exists: bool = False,
     artifacts: str | None = None,
     share_weights: Sequence[str] | None = None,
+    tracking: bool = True,
+    region: str | None = None,
 ) -> Study:
     """Create a study (or, with ``load_if_exists=True``, continue the one of that name).
 
@@ -334,6 +439,10 @@ def create_study(
     ``share_weights=["width", "depth"]`` starts a new trial from the checkpoint of the best stored trial
     whose parameters of those names (the ones that shape the model) are equal, when its objective calls
     ``trial.restore()`` after suggesting them (off by default).
+    ``tracking`` records each worker's environment and each trial run's energy and CO2 (on by default);
+    ``region`` is the ISO 3166 country code whose grid carbon intensity converts energy to CO2 (default
+    ``$ITERO_REGION`` or ``"world"``, the world average). An objective named ``energy_kwh`` is filled with
+    each trial's measured energy.
     """
     if not isinstance(name, str) or not name.strip() or len(name) > 255:
         raise ConfigError(f"study name must be a non-empty string of at most 255 characters, got {name!r}")
@@ -346,6 +455,14 @@ def create_study(
     if params is not None and not isinstance(params, Mapping):
         raise ConfigError(f"params: expected a mapping of parameter name to value, got {params!r}")
     shared = _check_names("share_weights", share_weights)
+    if not isinstance(tracking, bool):
+        raise ConfigError(f"tracking must be true or false, got {tracking!r}")
+    region_code = intensity(region or os.environ.get("ITERO_REGION") or "world").region
+    if ENERGY_METRIC in directions and (not tracking or directions[ENERGY_METRIC] != "minimize"):
+        raise ConfigError(
+            f"objective {ENERGY_METRIC!r} is the measured energy: it needs tracking=True and 'minimize', "
+            f"got tracking={tracking}, {directions[ENERGY_METRIC]!r}"
+        )
     store = storage if isinstance(storage, Store) else Store(storage, artifacts=artifacts)
     config = {
         "sampler": spec_of(sampler_obj),
@@ -353,6 +470,8 @@ def create_study(
         "params": dict(params or {}),
         "space": {k: d.to_dict() for k, d in space_obj.items()},
         "share_weights": list(shared),
+        "tracking": tracking,
+        "region": region_code,
     }
     _check_json(config)
     record = store.create_study(name, directions, config, load_if_exists=load_if_exists)
@@ -361,7 +480,9 @@ def create_study(
             f"study {name!r} exists with objectives {record.directions}, not {directions}; "
             "use another study name to change the objectives"
         )
-    return Study(store, name, record.id, directions, sampler_obj, scheduler_obj, params, space_obj, shared)
+    return Study(
+        store, name, record.id, directions, sampler_obj, scheduler_obj, params, space_obj, shared, tracking, region_code
+    )
 
 
 def load_study(
@@ -382,8 +503,25 @@ def load_study(
     space = {k: distribution_from_dict(v) for k, v in config.get("space", {}).items()}
     shared = tuple(config.get("share_weights", ()))
     return Study(
-        store, name, record.id, record.directions, sampler_obj, scheduler_obj, config.get("params"), space, shared
+        store,
+        name,
+        record.id,
+        record.directions,
+        sampler_obj,
+        scheduler_obj,
+        config.get("params"),
+        space,
+        shared,
+        bool(config.get("tracking", True)),
+        str(config.get("region", "world")),
     )
+
+
+def _warn_data_versions(name: str, trials: Sequence[FrozenTrial]) -> None:
+    for line in compare_versions(trials):
+        warnings.warn(
+            f"study {name!r} compares trials that saw different data: {line}", DataVersionWarning, stacklevel=3
+        )
 
 
 def _check_names(key: str, names: Any) -> tuple[str, ...]:

@@ -27,7 +27,7 @@ def digits_mlp(trial: Any) -> None:
     (recorded beside it, never used for selection) after every epoch; the state it saves is
     ``{"model": ..., "opt": ...}``.
     """
-    run_objective(trial, digits_data, "classification", _DEFAULT_MAX_STEPS)
+    run_objective(trial, digits_data, "classification", _DEFAULT_MAX_STEPS, dataset="sklearn-digits")
 
 
 @functools.lru_cache(maxsize=1)

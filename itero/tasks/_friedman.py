@@ -23,7 +23,7 @@ _DEFAULT_MAX_STEPS = 27
 def friedman_mlp(trial: Any) -> None:
     """Train an MLP regressor for up to ``trial.max_steps`` (default 27) epochs; reports ``val_rmse`` (the
     objective) and ``test_rmse`` after every epoch. Same search space and state as ``digits-mlp``."""
-    run_objective(trial, friedman_data, "regression", _DEFAULT_MAX_STEPS)
+    run_objective(trial, friedman_data, "regression", _DEFAULT_MAX_STEPS, dataset="friedman1")
 
 
 @functools.lru_cache(maxsize=1)

@@ -121,10 +121,16 @@ class MLPRun:
         return {"val_rmse": _finite(val_rmse), "test_rmse": _finite(test_rmse)}
 
 
-def run_objective(trial: Any, data: Callable[[], Data], kind: Kind, default_max_steps: int) -> None:
-    """The itero objective of an MLP task: suggest, restore, train ``trial.steps``, report with state."""
+def run_objective(
+    trial: Any, data: Callable[[], Data], kind: Kind, default_max_steps: int, dataset: str | None = None
+) -> None:
+    """The itero objective of an MLP task: suggest, restore, train ``trial.steps``, report with state.
+    ``dataset`` names the data for ``trial.track_dataset`` (hashed once per process)."""
     params = suggest_mlp(trial)
     max_steps = getattr(trial, "max_steps", None) or default_max_steps
+    track = getattr(trial, "track_dataset", None)  # stand-in trials of tests and other tools may lack it
+    if dataset is not None and track is not None:
+        track(dataset, _version(dataset, data))
     run = MLPRun(params, trial.number, data(), kind)
     state = trial.restore()
     if state is not None:
@@ -132,6 +138,21 @@ def run_objective(trial: Any, data: Callable[[], Data], kind: Kind, default_max_
     for epoch in trial.steps(max_steps):
         run.train_epoch(epoch)
         trial.report(epoch, run.evaluate(), state=run.state_dict)
+
+
+_versions: dict[tuple[str, Callable[[], Data]], Any] = {}
+
+
+def _version(name: str, data: Callable[[], Data]) -> Any:
+    """The dataset version of a task's data, hashed once per process (the loaders are cached too)."""
+    key = (name, data)
+    if key not in _versions:
+        from itero.tracking import version_of
+
+        x_train, y_train, x_val, y_val, x_test, y_test = data()
+        splits = {"train": (x_train, y_train), "val": (x_val, y_val), "test": (x_test, y_test)}
+        _versions[key] = version_of(name, splits)
+    return _versions[key]
 
 
 def _finite(x: float, cap: float = 1e6) -> float:

@@ -18,6 +18,12 @@ class TrialCost:
     wall_seconds: float = 0.0
     cpu_seconds: float = 0.0
     runs: int = 0
+    energy_j: float = 0.0
+    co2_g: float = 0.0
+
+    @property
+    def energy_kwh(self) -> float:
+        return self.energy_j / 3.6e6
 
 
 @dataclass
@@ -26,7 +32,8 @@ class FrozenTrial:
 
     ``metrics`` holds the final metrics of a finished trial, or the latest reported ones of an unfinished trial;
     ``reports`` maps each reported step to its metrics. ``parent_id`` is the trial whose checkpoint this one
-    started from (a PBT clone or a shared-weights start), ``None`` for a fresh start.
+    started from (a PBT clone or a shared-weights start), ``None`` for a fresh start. ``datasets`` maps each
+    dataset the trial tracked (``itero.track_dataset``) to its content digest.
     """
 
     id: int
@@ -46,6 +53,7 @@ class FrozenTrial:
     user_attrs: dict[str, Any] = field(default_factory=dict)
     system_attrs: dict[str, Any] = field(default_factory=dict)
     retries: int = 0
+    datasets: dict[str, str] = field(default_factory=dict)
 
     @property
     def duration(self) -> dt.timedelta | None:

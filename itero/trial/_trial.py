@@ -39,10 +39,12 @@ from itero.trial._state import TrialState
 
 if TYPE_CHECKING:
     from itero.executors._context import RunContext
+    from itero.tracking import DatasetVersion
 
 logger = logging.getLogger("itero")
 
 _MISSING = object()
+ENERGY_METRIC = "energy_kwh"  # an objective of this name is filled with the trial's measured energy
 _FLUSH_SECONDS = float(os.environ.get("ITERO_FLUSH_SECONDS", "1.0"))
 
 
@@ -62,6 +64,9 @@ class Trial:
         parent_id: int | None = None,
         metrics: Mapping[str, float] | None = None,
         user_attrs: Mapping[str, Any] | None = None,
+        datasets: Mapping[str, str] | None = None,
+        energy_j: float = 0.0,
+        reports: Mapping[int, dict[str, float]] | None = None,
     ) -> None:
         self._ctx = ctx
         self.id = trial_id
@@ -76,14 +81,23 @@ class Trial:
         self.parent_id = parent_id
         self._metrics: dict[str, float] = dict(metrics or {})
         self._pending: list[tuple[int, dict[str, float]]] = []
-        self._reports: dict[int, dict[str, float]] = {}
+        # A resumed trial keeps its earlier reports: schedulers tell from them which rungs it already passed.
+        self._reports: dict[int, dict[str, float]] = {s: m for s, m in (reports or {}).items() if s <= start_step}
         self._user_attrs: dict[str, Any] = dict(user_attrs or {})  # a resumed trial keeps its earlier ones
         self._user_attrs_dirty = False
         self._last_flush = 0.0
         self._flushed_step = start_step
         self._t0 = time.perf_counter()
-        self._cpu0 = time.process_time()
-        self._t_flushed, self._cpu_flushed = self._t0, self._cpu0
+        self._s0 = ctx.meter.sample()
+        self._t_flushed, self._s_flushed = self._t0, self._s0
+        self._energy_before = energy_j  # what earlier runs of this trial used (for the energy_kwh metric)
+        self._energy_run = 0.0  # written so far by this run
+        self._datasets: dict[str, str] = dict(datasets or {})
+        self._datasets_dirty = False
+        from itero.tracking import session_datasets
+
+        for version in session_datasets().values():
+            self.track_dataset(version.name, version)
         self._started_at = time.time()
         self._decision = "CONTINUE"
         self._budget_stop = False
@@ -162,6 +176,33 @@ class Trial:
         self._user_attrs_dirty = True
 
     # ------------------------------------------------------------------ state and steps
+    def track_dataset(self, name: str, data: Any) -> DatasetVersion:
+        """Record the version of dataset ``name`` this trial uses (see ``itero.track_dataset``)."""
+        from itero.tracking import version_of
+
+        version = version_of(name, data)
+        if self._datasets.get(name) != version.digest:
+            self._datasets[name] = version.digest
+            self._datasets_dirty = True
+        key = (name, version.digest)
+        if key not in self._ctx.recorded_datasets:
+            self._ctx.store.record_datasets(self._ctx.study_id, [(name, version.digest, version.kind, version.info)])
+            self._ctx.recorded_datasets.add(key)
+        return version
+
+    @property
+    def datasets(self) -> dict[str, str]:
+        """``{dataset name: content digest}`` of the datasets this trial tracked."""
+        return dict(self._datasets)
+
+    def energy_kwh(self) -> float:
+        """Energy this trial has used so far, over all its runs (kWh)."""
+        return (self._energy_before + self._energy_run + self._unflushed_joules()) / 3.6e6
+
+    def _unflushed_joules(self) -> float:
+        meter = self._ctx.meter
+        return meter.joules(self._s_flushed, meter.sample()) if meter.enabled else 0.0
+
     def restore(self) -> Any:
         """The state to resume from: this trial's own checkpoint, a donor's for a clone, a matching trial's
         when the study shares weights, or None."""
@@ -233,7 +274,8 @@ class Trial:
         while step < cap:
             if self._decision != "CONTINUE":
                 return
-            if not self._ctx.take_step():
+            unflushed = self._unflushed_joules() if self._ctx.budget.max_energy_j is not None else 0.0
+            if not self._ctx.take_step(unflushed):
                 self._budget_stop = True
                 return
             step += 1
@@ -249,6 +291,8 @@ class Trial:
         if not isinstance(metrics, Mapping):
             raise TypeError(f"report metrics must be a dict of name to number, got {type(metrics).__name__}")
         clean = _clean_metrics(metrics, where="report")
+        if ENERGY_METRIC in self._ctx.directions and ENERGY_METRIC not in clean:
+            clean[ENERGY_METRIC] = self.energy_kwh()
         self._metrics.update(clean)
         self._reports[step] = clean
         self._pending.append((step, clean))
@@ -284,11 +328,25 @@ class Trial:
         error: str | None = None,
         outcome: str | None = None,
     ) -> None:
-        now, cpu = time.perf_counter(), time.process_time()
-        cost = (self._step - self._flushed_step, now - self._t_flushed, cpu - self._cpu_flushed)
+        ctx = self._ctx
+        now, sample = time.perf_counter(), ctx.meter.sample()
+        energy = ctx.meter.joules(self._s_flushed, sample)
+        co2 = energy / 3.6e6 * ctx.grams_per_kwh
+        cost = (self._step - self._flushed_step, now - self._t_flushed, sample.cpu - self._s_flushed.cpu, energy, co2)
+        self._energy_run += energy
         run = None
         if outcome is not None:
-            run = RunCost(self._start_step, self._step, now - self._t0, cpu - self._cpu0, self._started_at, outcome)
+            run = RunCost(
+                self._start_step,
+                self._step,
+                now - self._t0,
+                sample.cpu - self._s0.cpu,
+                self._started_at,
+                outcome,
+                energy_j=self._energy_run,
+                co2_g=self._energy_run / 3.6e6 * ctx.grams_per_kwh,
+                energy_method=ctx.meter.method,
+            )
         ck_id = self._ctx.store.write_trial(
             self._ctx.study_id,
             self.id,
@@ -305,15 +363,16 @@ class Trial:
             worker_id=self._ctx.worker_id,
             checkpoint=checkpoint,
             warm_start=self._warm,
+            datasets=self._datasets if self._datasets_dirty else None,
         )
         self._warm = None
         if ck_id is not None:
             self._checkpoint_id = ck_id
             self.wrote_checkpoint = True
         self._pending = []
-        self._params_dirty = self._user_attrs_dirty = False
+        self._params_dirty = self._user_attrs_dirty = self._datasets_dirty = False
         self._flushed_step = self._step
-        self._t_flushed, self._cpu_flushed = now, cpu
+        self._t_flushed, self._s_flushed = now, sample
         self._last_flush = now
 
     # ------------------------------------------------------------------ views and the end
@@ -331,6 +390,7 @@ class Trial:
             parent_id=self.parent_id,
             checkpoint_id=self._checkpoint_id,
             cost=TrialCost(self._step - self._start_step),
+            datasets=dict(self._datasets),
         )
 
     def interrupt(self) -> None:
@@ -401,6 +461,8 @@ class Trial:
                     f"reports count), a dict of metrics, or a number (single objective)"
                 ),
             )
+        if ENERGY_METRIC in names and ENERGY_METRIC not in metrics:
+            metrics[ENERGY_METRIC] = self.energy_kwh()
         missing = [n for n in names if n not in metrics]
         if missing:
             return (

@@ -1,0 +1,36 @@
+"""``itero report``: write a study as one self-contained HTML file (opens offline).
+
+    itero report STUDY -o report.html [--storage URL] [--top 50]
+
+Registered on the ``itero`` app at the end of ``itero/cli/__init__.py`` (this module uses its helpers).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.text import Text
+
+from itero.cli import StorageOption, _load, _out, _user_errors
+from itero.study import DEFAULT_STORAGE
+
+
+def report(
+    study_name: Annotated[str, typer.Argument(metavar="STUDY", help="The study's name.", show_default=False)],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="The HTML file to write (folders are created).")
+    ] = Path("report.html"),
+    storage: StorageOption = DEFAULT_STORAGE,
+    top: Annotated[int, typer.Option("--top", min=1, help="Rows of the trials table (best first).")] = 50,
+) -> None:
+    """Write an HTML report of a study: summary, cost (energy, CO₂), history, learning curves, parameters,
+    Pareto front, lineage, data and environment, and the best trials. The file opens offline."""
+    from itero.report import write_report
+    from itero.report._format import size
+
+    study = _load(study_name, storage)
+    with _user_errors():
+        path = write_report(study, output, top=top)
+    _out().print(Text(f"wrote {path.resolve()} ({size(path.stat().st_size)}); it opens offline in any browser"))
