@@ -338,7 +338,7 @@ def test_rapl_counts_the_process_share_and_wraps(tmp_path, monkeypatch):
     assert meter.describe()["rapl_domains"] == ["intel-rapl:0"]
 
 
-def test_nvml_gpus_are_charged_when_this_process_uses_them(monkeypatch):
+def test_nvml_gpus_are_charged_when_this_process_uses_them():
     energy = {0: 1_000, 1: 5_000}
     me = os.getpid()
     fake = SimpleNamespace(
@@ -349,8 +349,7 @@ def test_nvml_gpus_are_charged_when_this_process_uses_them(monkeypatch):
         nvmlDeviceGetTotalEnergyConsumption=lambda h: energy[h],
         nvmlDeviceGetComputeRunningProcesses=lambda h: [SimpleNamespace(pid=me if h == 0 else 1)],
     )
-    monkeypatch.setitem(sys.modules, "pynvml", fake)
-    meter = EnergyMeter(None, _energy._Nvml(), _energy.cpu_power())
+    meter = EnergyMeter(None, _energy._Nvml(fake), _energy.cpu_power())
     assert meter.method.endswith(";gpu=nvml") and meter.describe()["gpus"] == ["Fake GPU", "Fake GPU"]
     a = meter.sample()
     energy[0] += 30_000  # 30 J on the GPU this process uses

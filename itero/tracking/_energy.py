@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,16 +126,45 @@ def _busy_seconds() -> float:
     return busy / os.sysconf("SC_CLK_TCK")
 
 
+@functools.lru_cache(maxsize=1)
+def _nvml_module() -> Any:
+    """pynvml, initialised once; None without the package, a driver or a GPU."""
+    if sys.platform.startswith("linux") and not os.path.exists("/proc/driver/nvidia/version"):
+        return None  # no NVIDIA driver loaded: skip importing pynvml (~10 ms)
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        return pynvml
+    except Exception:
+        return None
+
+
+def gpu_names() -> list[str]:
+    """Names of the NVIDIA GPUs NVML sees (empty without NVML)."""
+    nvml = _nvml_module()
+    if nvml is None:
+        return []
+    try:
+        out = []
+        for i in range(nvml.nvmlDeviceGetCount()):
+            n = nvml.nvmlDeviceGetName(nvml.nvmlDeviceGetHandleByIndex(i))
+            out.append(n.decode() if isinstance(n, bytes) else str(n))
+        return out
+    except Exception:
+        return []
+
+
 class _Nvml:
     """NVIDIA GPUs' total-energy counters (mJ) through pynvml; empty when there is no GPU or driver."""
 
-    def __init__(self) -> None:
+    def __init__(self, module: Any = None) -> None:
         self.handles: list[Any] = []
         self.names: list[str] = []
         try:
-            import pynvml
-
-            pynvml.nvmlInit()
+            pynvml = module if module is not None else _nvml_module()
+            if pynvml is None:
+                return
             for i in range(pynvml.nvmlDeviceGetCount()):
                 h = pynvml.nvmlDeviceGetHandleByIndex(i)
                 pynvml.nvmlDeviceGetTotalEnergyConsumption(h)  # raises on GPUs without the counter
