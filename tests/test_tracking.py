@@ -17,7 +17,7 @@ import torch
 import itero
 from itero.exceptions import ConfigError, DataVersionWarning
 from itero.tracking import DatasetError, EnergyMeter, _energy, _hashing, hash_data, intensity, track_dataset
-from itero.tracking._datasets import _ranges, clear_session_datasets
+from itero.tracking._datasets import clear_session_datasets, number_ranges
 from itero.trial import TrialState
 
 
@@ -122,8 +122,8 @@ def test_unreadable_data_names_the_path_or_the_type(tmp_path):
 
 
 def test_ranges_text():
-    assert _ranges([5, 0, 1, 2, 7, 8]) == "0-2, 5, 7-8"
-    assert _ranges([3]) == "3"
+    assert number_ranges([5, 0, 1, 2, 7, 8]) == "0-2, 5, 7-8"
+    assert number_ranges([3]) == "3" and number_ranges([]) == "none"
 
 
 # ---------------------------------------------------------------------------------------------- studies

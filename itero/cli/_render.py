@@ -251,7 +251,7 @@ def fmt_co2(grams: float) -> str:
 
 def datasets_lines(records: Sequence[Any], warnings: Sequence[str]) -> list[str]:
     """``train  a1b2c3d4e5f6  array (1797, 64) float64 · trials 0-29`` per dataset version, then warnings."""
-    from itero.tracking._datasets import _ranges
+    from itero.tracking._datasets import number_ranges
 
     lines = []
     for r in records:
@@ -261,7 +261,7 @@ def datasets_lines(records: Sequence[Any], warnings: Sequence[str]) -> list[str]
             what += f" {r.info['dtype']}"
         if r.info.get("path"):
             what += f" {r.info['path']}"
-        used = f"trials {_ranges(r.trials)}" if r.trials else "no trial"
+        used = f"trials {number_ranges(r.trials)}" if r.trials else "no trial"
         lines.append(f"{r.name}  {r.digest[:12]}  {what} · {used}")
     return lines + [f"warning: {w}" for w in warnings]
 

@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from itero.export._common import as_number, same
 from itero.trial import FrozenTrial, TrialState
 
 if TYPE_CHECKING:
@@ -155,16 +156,16 @@ def trial_points(trial: FrozenTrial) -> list[Point]:
     last: dict[str, tuple[int, float]] = {}
     for step in sorted(trial.reports):
         for name, value in trial.reports[step].items():
-            number = _number(value)
+            number = as_number(value)
             if number is not None:
                 points.append((_key(name), number, step, start))
                 last[name] = (step, number)
     for name, value in trial.metrics.items():
-        number = _number(value)
+        number = as_number(value)
         if number is None:
             continue
         seen = last.get(name)
-        if seen is None or not _same(seen[1], number):
+        if seen is None or not same(seen[1], number):
             points.append((_key(name), number, max(trial.step, seen[0] if seen else 0), final))
     cost = trial.cost
     for name, amount in (
@@ -292,17 +293,6 @@ def _key(name: str) -> str:
     if not key or key != posixpath.normpath(key) or key.startswith(".."):
         key = "_" + key.replace("/", "_")
     return key
-
-
-def _number(value: Any) -> float | None:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _same(a: float, b: float) -> bool:
-    return a == b or (math.isnan(a) and math.isnan(b))
 
 
 def _ident(value: float) -> Any:

@@ -10,7 +10,6 @@ TensorFlow, not PyTorch): the summaries are written as protocol buffers with Ten
 
 from __future__ import annotations
 
-import math
 import os
 import socket
 import time
@@ -18,6 +17,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from itero.export._common import as_number, same
 from itero.space import CategoricalDistribution, FloatDistribution, IntDistribution
 from itero.trial import FrozenTrial, TrialState
 
@@ -91,7 +91,7 @@ def _write_trial(directory: Path, trial: FrozenTrial, convert: dict[str, Callabl
         for step in sorted(trial.reports):
             summary = Summary()
             for name, value in trial.reports[step].items():
-                number = _number(value)
+                number = as_number(value)
                 if number is not None:
                     summary.value.add(tag=name, simple_value=number)
                     last[name] = (step, number)
@@ -99,9 +99,9 @@ def _write_trial(directory: Path, trial: FrozenTrial, convert: dict[str, Callabl
                 events.write(summary, step, start)
         final = Summary()
         for name, value in trial.metrics.items():
-            number = _number(value)
+            number = as_number(value)
             seen = last.get(name)
-            if number is not None and (seen is None or not _same(seen[1], number)):
+            if number is not None and (seen is None or not same(seen[1], number)):
                 final.value.add(tag=name, simple_value=number)
         cost = trial.cost
         amounts = (cost.steps, cost.wall_seconds, cost.cpu_seconds, cost.energy_kwh, cost.co2_g)
@@ -175,17 +175,6 @@ def _converter(values: list[Any]) -> Callable[[Any], HParamValue]:
 
 def _unique(values: Iterable[HParamValue]) -> list[HParamValue]:
     return list(dict.fromkeys(values))
-
-
-def _number(value: Any) -> float | None:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _same(a: float, b: float) -> bool:
-    return a == b or (math.isnan(a) and math.isnan(b))
 
 
 class _EventFile:

@@ -9,8 +9,9 @@ from __future__ import annotations
 import datetime as dt
 import html
 import math
-from collections.abc import Iterable
 from typing import Any
+
+from itero.tracking._datasets import number_ranges
 
 
 def esc(value: Any) -> str:
@@ -81,21 +82,7 @@ def size(n: float) -> str:
     return f"{int(n)} B"
 
 
-def ranges(numbers: Iterable[int]) -> str:
-    """``[0, 1, 2, 5, 7, 8]`` -> ``"0-2, 5, 7-8"`` (trial numbers)."""
-    ns = sorted(set(numbers))
-    if not ns:
-        return "none"
-    spans: list[str] = []
-    start = prev = ns[0]
-    for n in [*ns[1:], None]:
-        if n is not None and n == prev + 1:
-            prev = n
-            continue
-        spans.append(str(start) if start == prev else f"{start}-{prev}")
-        if n is not None:
-            start = prev = n
-    return ", ".join(spans)
+ranges = number_ranges  # trial numbers as "0-2, 5, 7-8"
 
 
 def shorten(text: str, width: int = 120) -> str:

@@ -12,6 +12,7 @@ trial), it is recorded on every trial this process runs afterwards — convenien
 from __future__ import annotations
 
 import contextvars
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -97,14 +98,18 @@ def compare_versions(trials: Any) -> list[str]:
     out = []
     for name, versions in sorted(seen.items()):
         if len(versions) > 1:
-            parts = [f"{d[:12]} (trials {_ranges(ns)})" for d, ns in sorted(versions.items(), key=lambda kv: kv[1][0])]
+            parts = [
+                f"{d[:12]} (trials {number_ranges(ns)})" for d, ns in sorted(versions.items(), key=lambda kv: kv[1][0])
+            ]
             out.append(f"dataset {name!r}: {len(versions)} versions — " + ", ".join(parts))
     return out
 
 
-def _ranges(numbers: list[int]) -> str:
-    """``[0, 1, 2, 5, 7, 8]`` -> ``"0-2, 5, 7-8"``."""
+def number_ranges(numbers: Iterable[int]) -> str:
+    """``[0, 1, 2, 5, 7, 8]`` -> ``"0-2, 5, 7-8"`` (trial numbers; ``"none"`` when empty)."""
     ns = sorted(set(numbers))
+    if not ns:
+        return "none"
     spans: list[str] = []
     start = prev = ns[0]
     for n in [*ns[1:], None]:
