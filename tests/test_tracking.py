@@ -172,7 +172,7 @@ def test_datasets_tracked_before_optimize_apply_to_every_trial_and_survive_resum
     assert any(r.start_step > 0 for r in study.store.trial_runs(study.id))  # some trials were resumed
     assert all(t.datasets == {"features": version.digest} for t in study.trials)
     with warnings.catch_warnings():
-        warnings.simplefilter("error")
+        warnings.simplefilter("error", DataVersionWarning)
         study.best_trial  # noqa: B018 - one version: no warning
 
 

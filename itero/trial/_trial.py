@@ -74,6 +74,7 @@ class Trial:
         self._params: dict[str, Any] = dict(params or {})
         self._distributions: dict[str, Distribution] = dict(distributions or {})
         self._params_dirty = False
+        self._tuned: set[str] = set()  # parameters recorded by the objective (record_param), not suggested
         self._start_step = start_step
         self._step = start_step
         self._checkpoint_id = checkpoint_id
@@ -169,6 +170,27 @@ class Trial:
         self._distributions[name] = dist
         self._params_dirty = True
         return value
+
+    def record_param(self, name: str, value: float, distribution: Distribution | None = None) -> None:
+        """Record a parameter the objective tuned itself (e.g. by hypergradients) rather than one the sampler
+        proposed; recording it again updates it. ``distribution`` defaults to a wide range holding the value."""
+        if name in self._params and self._distributions.get(name) is not None and not self._recorded(name):
+            raise SpaceError(f"parameter {name!r} was suggested by the sampler; record tuned values under another name")
+        value = float(value)
+        if not math.isfinite(value):
+            raise ValueError(f"tuned parameter {name!r} is {value}; only finite values can be recorded")
+        dist = distribution or (
+            FloatDistribution(1e-30, 1e30, log=True) if value > 0 else FloatDistribution(-1e30, 1e30)
+        )
+        if not dist.contains(value):
+            raise SpaceError(f"tuned parameter {name!r}={value!r} is outside its range {dist}")
+        self._params[name] = value
+        self._distributions[name] = dist
+        self._tuned.add(name)
+        self._params_dirty = True
+
+    def _recorded(self, name: str) -> bool:
+        return name in self._tuned
 
     def set_user_attr(self, key: str, value: Any) -> None:
         """Attach a JSON-serialisable value to the trial (shown by ``itero show``)."""
