@@ -304,3 +304,21 @@ def _record_over_suggested(study: itero.Study) -> None:
     trial = study.ask()
     trial.suggest_float("x", 0, 1)
     trial.record_param("x", 0.5)
+
+
+def test_the_hybrid_example_runs(tmp_path, monkeypatch, capsys):
+    import runpy
+    import sys
+    from pathlib import Path
+
+    example = Path(__file__).parents[1] / "examples" / "hypergrad_digits.py"
+    monkeypatch.setattr(
+        sys, "argv", [str(example), "--trials", "2", "--epochs", "2", "--storage", f"sqlite:///{tmp_path}/e.db"]
+    )
+    runpy.run_path(str(example), run_name="__main__")
+    out = capsys.readouterr().out
+    assert "best trial #" in out and "wd.0 = " in out and "lr = " in out
+    study = itero.load_study("digits-hypergrad", storage=f"sqlite:///{tmp_path}/e.db")
+    t = study.best_trial
+    assert {"width", "depth", "lr", "wd.0"} <= set(t.params)
+    assert [r["hp.wd.0"] for _, r in sorted(t.reports.items())][-1] == pytest.approx(t.params["wd.0"])
