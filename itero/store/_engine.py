@@ -15,8 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
@@ -129,6 +127,9 @@ def _migrate(engine: Engine, url: str) -> None:
                     f"storage {url!r} has schema revision {revision!r}, newer than this itero knows "
                     f"({SCHEMA_REVISION!r}); upgrade itero"
                 )
+            from alembic import command  # only when the schema must change (alembic costs ~0.2 s to import)
+            from alembic.config import Config
+
             cfg = Config()
             cfg.set_main_option("script_location", str(_MIGRATIONS))
             with engine.begin() as conn:
