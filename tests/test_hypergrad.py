@@ -17,6 +17,7 @@ from itero.hypergrad import (
     ExampleWeights,
     HypergradientLR,
     LogWeightDecay,
+    NegativeCurvatureError,
     NeumannDivergenceError,
     implicit_hypergradient,
     record_hparams,
@@ -103,6 +104,35 @@ def test_neumann_refuses_a_step_size_that_diverges():
     assert ok.lambda_max <= top * (1 + 1e-9)  # power iteration approaches it from below
 
 
+def test_negative_curvature_is_an_error_naming_the_fix_and_damping_solves_it():
+    def train(p, h):  # Hessian diag(1.5, -0.5): indefinite
+        return 0.5 * (p["w"][0] ** 2 - p["w"][1] ** 2) + 0.5 * h["l"].exp() * (p["w"] ** 2).sum()
+
+    def val(p, h):
+        return ((p["w"] - torch.tensor([1.0, 3.0], dtype=D64)) ** 2).sum()
+
+    w = {"w": torch.tensor([1.0, 1.0], dtype=D64)}
+    h = {"l": torch.tensor(0.5, dtype=D64).log()}
+    with pytest.raises(NegativeCurvatureError, match=r"non-positive curvature .* pass damping >"):
+        implicit_hypergradient(train, val, w, h, iterations=10)
+    got = implicit_hypergradient(train, val, w, h, iterations=10, damping=1.0)
+    assert float(got.grads["l"]) == pytest.approx(4.0)
+
+
+def test_a_warm_started_solve_is_more_accurate_for_the_same_iterations():
+    train, val, exact = ridge_problem()
+    log_l = torch.linspace(-1, 2, 6, dtype=D64)
+    _, w, _, _ = exact(log_l)
+    previous = implicit_hypergradient(train, val, {"w": w}, {"log_l": log_l}, iterations=50)
+    nearby = log_l + 0.01  # the next hyper-step: close to the last one
+    want, w2, _, _ = exact(nearby)
+    args = (train, val, {"w": w2}, {"log_l": nearby})
+    warm = implicit_hypergradient(*args, iterations=2, x0=previous.solution)
+    cold = implicit_hypergradient(*args, iterations=2)
+    assert warm.residual < cold.residual / 10
+    assert float((warm.grads["log_l"] - want).norm()) < float((cold.grads["log_l"] - want).norm()) / 10
+
+
 class Tiny(nn.Module):
     """An MLP with a batch-norm layer (its running statistics are buffers)."""
 
@@ -144,10 +174,10 @@ def _mlp_problem():
     return model, train, val, init, wd
 
 
-def _train_to_optimum(train, init, log_wd, lbfgs: bool = True):
+def _train_to_optimum(train, init, log_wd, lbfgs: bool = True, key: str = "log_wd"):
     """A few L-BFGS passes, then Newton steps on the full (37 x 37) Hessian: the optimum to machine precision,
     which finite differences of the retrained optimum need."""
-    h = {"log_wd": log_wd}
+    h = {key: log_wd}
     p = {k: v.clone().requires_grad_(True) for k, v in init.items()}
     if lbfgs:
         opt = torch.optim.LBFGS(list(p.values()), lr=1, max_iter=500, tolerance_grad=1e-10, history_size=50,
@@ -322,3 +352,45 @@ def test_the_hybrid_example_runs(tmp_path, monkeypatch, capsys):
     t = study.best_trial
     assert {"width", "depth", "lr", "wd.0"} <= set(t.params)
     assert [r["hp.wd.0"] for _, r in sorted(t.reports.items())][-1] == pytest.approx(t.params["wd.0"])
+
+
+def test_a_soft_metric_is_a_usable_outer_objective():
+    """1 - soft macro-F1 on validation as the outer loss of a logistic regression: the implicit hypergradient
+    matches finite differences of the retrained optimum."""
+    from itero.metrics import soft_f1
+
+    g = torch.Generator().manual_seed(5)
+    x, xv = torch.randn(60, 4, generator=g, dtype=D64), torch.randn(40, 4, generator=g, dtype=D64)
+    w_true = torch.randn(4, 3, generator=g, dtype=D64)
+    y, yv = (x @ w_true).argmax(1), (xv @ w_true).argmax(1)
+
+    def train(p, h):
+        return F.cross_entropy(x @ p["w"], y) + 0.5 * h["log_l"].exp() * (p["w"] ** 2).sum()
+
+    def val(p, h):
+        return 1 - soft_f1(xv @ p["w"], yv)
+
+    log_l = torch.tensor(-1.0, dtype=D64)
+    w = _train_to_optimum(train, {"w": torch.zeros(4, 3, dtype=D64)}, log_l, key="log_l")
+    got = implicit_hypergradient(train, val, w, {"log_l": log_l})
+    eps = 1e-5
+    vals = [float(val(_train_to_optimum(train, w, log_l + s * eps, lbfgs=False, key="log_l"), {})) for s in (1, -1)]
+    assert float(got.grads["log_l"]) == pytest.approx((vals[0] - vals[1]) / (2 * eps), rel=1e-4)
+
+
+def test_loss_weights_and_noise_augmentation_carry_gradients():
+    from itero.hypergrad import LossWeights, NoiseAugment
+
+    lw = LossWeights(["main", "aux"], init=0.5)
+    total = lw.combine({"main": torch.tensor(2.0), "aux": torch.tensor(4.0)})
+    assert float(total) == pytest.approx(3.0)
+    (g,) = torch.autograd.grad(total, lw.log_w)
+    assert g.tolist() == pytest.approx([1.0, 2.0])  # d/dlog_w of exp(log_w) * loss = weight * loss
+    aug = NoiseAugment(sigma=0.5)
+    torch.manual_seed(0)
+    out = aug(torch.zeros(10_000))
+    assert float(out.std()) == pytest.approx(0.5, rel=0.05)
+    (g,) = torch.autograd.grad((out**2).mean(), aug.log_sigma)
+    assert float(g) == pytest.approx(2 * 0.25, rel=0.1)  # d/dlog_sigma E[(sigma eps)^2] = 2 sigma^2
+    aug.eval()
+    assert torch.equal(aug(torch.ones(3)), torch.ones(3))

@@ -16,6 +16,7 @@ included) fits; the inner loop of the implicit route can use any torch optimiser
 from itero.hypergrad._hparams import ConcreteDropout, ExampleWeights, LogWeightDecay, LossWeights, NoiseAugment
 from itero.hypergrad._implicit import (
     Hypergradient,
+    NegativeCurvatureError,
     NeumannDivergenceError,
     conjugate_gradient,
     hvp_fn,
@@ -35,6 +36,7 @@ __all__ = [
     "HypergradientLR",
     "LogWeightDecay",
     "LossWeights",
+    "NegativeCurvatureError",
     "NeumannDivergenceError",
     "NoiseAugment",
     "Params",

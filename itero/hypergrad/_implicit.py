@@ -36,6 +36,10 @@ from itero.hypergrad._tree import Params, axpy, detach, dot, norm, scale
 Loss = Callable[[Params, Params], Tensor]
 
 
+class NegativeCurvatureError(IteroError, ValueError):
+    """Conjugate gradient met non-positive curvature before its first step (the Hessian is not positive definite)."""
+
+
 class NeumannDivergenceError(IteroError, ValueError):
     """The Neumann series of the inverse Hessian would diverge (step size above 2 / largest eigenvalue)."""
 
@@ -49,6 +53,7 @@ class Hypergradient:
     residual: float  # ||H x − g|| / ||g|| of the returned solve
     lambda_max: float | None = None  # the estimated largest Hessian eigenvalue, when it was computed
     val_loss: float = math.nan
+    solution: Params | None = None  # H⁻¹ ∂L_v/∂w: pass as ``x0`` to the next call to warm-start its solve
 
 
 def hvp_fn(train_loss: Loss, params: Params, hparams: Params, damping: float = 0.0) -> Callable[[Params], Params]:
@@ -59,18 +64,17 @@ def hvp_fn(train_loss: Loss, params: Params, hparams: Params, damping: float = 0
         out: Params = grad(train_loss, argnums=0)(p, hp)
         return out
 
-    state: dict[str, bool] = {"forward": True}
+    pullback: list[Callable[..., tuple[Params]]] = []  # reverse-over-reverse, built once when needed
 
     def hvp(v: Params) -> Params:
-        if state["forward"]:
+        if not pullback:
             try:
                 out = jvp(g, (params,), (v,))[1]
             except (RuntimeError, NotImplementedError):  # an op without a forward-mode formula
-                state["forward"] = False
+                pullback.append(vjp(g, params)[1])
                 return hvp(v)
         else:
-            pullback = vjp(g, params)[1]
-            out = pullback(v)[0]  # H is symmetric: v^T H = H v
+            out = pullback[0](v)[0]  # H is symmetric: v^T H = H v
         return axpy(damping, v, out) if damping else dict(out)
 
     return hvp
@@ -99,19 +103,35 @@ def largest_eigenvalue(
 
 
 def conjugate_gradient(
-    hvp: Callable[[Params], Params], b: Params, iterations: int = 50, tol: float = 1e-10
+    hvp: Callable[[Params], Params],
+    b: Params,
+    iterations: int = 50,
+    tol: float = 1e-10,
+    x0: Params | None = None,
 ) -> tuple[Params, int, float]:
-    """Solve ``H x = b`` (H symmetric positive definite); returns ``(x, iterations, relative residual)``."""
-    x = {k: torch.zeros_like(v) for k, v in b.items()}
-    r = dict(b)
-    p = dict(b)
+    """Solve ``H x = b`` (H symmetric positive definite) from ``x0`` (default 0: a previous solution makes short
+    solves accurate); returns ``(x, iterations, relative residual)``. Raises :class:`NegativeCurvatureError`
+    when the very first direction has non-positive curvature (the solve would return nothing)."""
+    b_norm = norm(b) or 1.0
+    if x0 is None:
+        x = {k: torch.zeros_like(v) for k, v in b.items()}
+        r = dict(b)
+    else:
+        x = {k: x0[k].detach() for k in b}
+        r = axpy(-1.0, hvp(x), b)
+    p = dict(r)
     rr = dot(r, r)
-    b_norm = math.sqrt(float(rr)) or 1.0
     k = 0
-    for k in range(1, iterations + 1):  # noqa: B007 - k is read after the loop
+    for k in range(1, iterations + 1):
         hp = hvp(p)
         php = dot(p, hp)
         if float(php) <= 0:
+            if k == 1:
+                raise NegativeCurvatureError(
+                    f"the Hessian has non-positive curvature ({float(php) / max(float(dot(p, p)), 1e-300):.3g}) "
+                    "along the first conjugate-gradient direction, so the solve cannot start: pass damping > "
+                    "that magnitude (e.g. damping=0.05), train closer to a minimum, or use method='neumann'"
+                )
             warnings.warn(
                 "conjugate gradient met a direction of non-positive curvature: the Hessian is not positive definite "
                 "here (train longer, or pass damping > 0)",
@@ -164,6 +184,7 @@ def implicit_hypergradient(
     tol: float = 1e-10,
     damping: float = 0.0,
     check: bool = True,
+    x0: Params | None = None,
 ) -> Hypergradient:
     """The hypergradient ``dL_v/dλ`` of every tensor in ``hparams`` at trained ``params``.
 
@@ -171,6 +192,7 @@ def implicit_hypergradient(
     ``torch.func.functional_call`` to evaluate a module with given parameters). ``method="cg"``: conjugate gradient
     with up to ``iterations`` steps; ``"neumann"``: ``iterations`` terms of the Neumann series with step ``alpha``
     (default ``1 / λ_max``, estimated). ``damping`` adds ``damping·I`` to the Hessian (for non-convex losses).
+    ``x0``: the previous call's ``solution``, to warm-start conjugate gradient when hyper-steps repeat.
     """
     if method not in ("cg", "neumann"):
         raise ValueError(f"method must be 'cg' or 'neumann', got {method!r}")
@@ -182,7 +204,7 @@ def implicit_hypergradient(
     hvp = hvp_fn(train_loss, w, hp, damping)
     lam = None
     if method == "cg":
-        x, its, residual = conjugate_gradient(hvp, g_w, iterations, tol)
+        x, its, residual = conjugate_gradient(hvp, g_w, iterations, tol, x0)
     else:
         if alpha is None or check:
             lam = largest_eigenvalue(hvp, w)
@@ -203,4 +225,4 @@ def implicit_hypergradient(
 
     cross = grad(mixed)(hp)
     grads = {k: direct[k] - cross[k] for k in hp}
-    return Hypergradient(grads, its, residual, lam, v_loss)
+    return Hypergradient(grads, its, residual, lam, v_loss, x)
