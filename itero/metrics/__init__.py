@@ -18,12 +18,18 @@ goes to 0::
     outer_loss = 1 - soft_f1(model(x_val), y_val)
     outer_loss.backward()
 
+What a model costs to run — ``param_count``, ``flops`` (``torch.utils.flop_counter``), ``latency_ms`` (median of
+repeated CPU forward passes), ``peak_memory_mb``, or all at once with ``model_costs(model, example)`` — gives the
+objectives beyond accuracy: ``objectives={"val_acc": "maximize", "flops": "minimize"}`` works on the built-in MLP
+tasks, which report them.
+
 This module imports torch; the engine (``import itero``) does not import it.
 """
 
 from __future__ import annotations
 
 from itero.metrics._exact import accuracy, confusion_matrix, ece, f1, precision, recall
+from itero.metrics._model import flops, latency_ms, model_costs, param_count, peak_memory_mb
 from itero.metrics._soft import soft_accuracy, soft_ece, soft_f1
 
 __all__ = [
@@ -31,6 +37,11 @@ __all__ = [
     "confusion_matrix",
     "ece",
     "f1",
+    "flops",
+    "latency_ms",
+    "model_costs",
+    "param_count",
+    "peak_memory_mb",
     "precision",
     "recall",
     "soft_accuracy",

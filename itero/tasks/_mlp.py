@@ -60,6 +60,7 @@ class MLPRun:
         n_in = data[0].shape[1]
         n_out = int(data[1].max().item()) + 1 if kind == "classification" else 1
         self.model = _MLP(n_in, n_out, params["width"], params["depth"], params["dropout"], _seed(number, 0, _INIT))
+        self._costs: dict[str, float] | None = None
         lr, wd = params["lr"], params["weight_decay"]
         # fused: one kernel per step instead of one per tensor (~30% faster epochs for Adam at batch size 16).
         if params["optimizer"] == "sgd":
@@ -104,6 +105,15 @@ class MLPRun:
             loss.backward()
             self.opt.step()
 
+    def costs(self) -> dict[str, float]:
+        """What the model costs to run on one example — ``params``, ``flops``, ``peak_mem_mb``, ``latency_ms``
+        (see ``itero.metrics.model_costs``) — measured once per run (the architecture does not change)."""
+        if self._costs is None:
+            from itero.metrics import model_costs
+
+            self._costs = model_costs(self.model, self.data[2][:1])
+        return dict(self._costs)
+
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
         _, _, x_val, y_val, x_test, y_test = self.data
@@ -137,7 +147,7 @@ def run_objective(
         run.load_state_dict(state)
     for epoch in trial.steps(max_steps):
         run.train_epoch(epoch)
-        trial.report(epoch, run.evaluate(), state=run.state_dict)
+        trial.report(epoch, {**run.evaluate(), **run.costs()}, state=run.state_dict)
 
 
 _versions: dict[tuple[str, Callable[[], Data]], Any] = {}
