@@ -47,6 +47,6 @@ def test_accuracy_against_flops_on_the_digits_task(tmp_path):
         width, depth = t.params["width"], t.params["depth"]
         assert t.metrics["params"] == 64 * width + width + (depth - 1) * (width * width + width) + width * 10 + 10
         assert t.metrics["flops"] == 2 * (64 * width + (depth - 1) * width * width + width * 10)
-        assert t.metrics["latency_ms"] > 0 and t.metrics["peak_mem_mb"] > 0
+        assert t.metrics["peak_mem_mb"] > 0 and "latency_ms" not in t.metrics  # noise inside training: left out
     front = study.pareto_front()
     assert front and all(t in trials for t in front)

@@ -208,7 +208,7 @@ def test_digits_search_space() -> None:
         "optimizer": ("categorical", ("sgd", "adam")),
     }
     assert trial.params == GOOD
-    assert set(trial.reports[1]) == {"val_acc", "val_loss", "test_acc"}
+    assert set(trial.reports[1]) == {"val_acc", "val_loss", "test_acc", "params", "flops", "peak_mem_mb"}
 
 
 def test_digits_default_max_steps_is_20() -> None:
@@ -322,7 +322,7 @@ def test_friedman_learns_to_near_its_noise_floor() -> None:
     trial = FakeTrial({**GOOD, "lr": 0.003, "optimizer": "adam", "width": 256}, 0, max_steps=8)
     friedman_mlp(trial)
     first, last = trial.reports[1]["val_rmse"], trial.reports[8]["val_rmse"]
-    assert set(trial.reports[8]) == {"val_rmse", "test_rmse"}
+    assert set(trial.reports[8]) == {"val_rmse", "test_rmse", "params", "flops", "peak_mem_mb"}
     assert last < 0.75 * first and last < 2.5  # the noise floor is 1.0; predicting the mean gives about 5
     assert get_task("friedman-mlp").objectives == {"val_rmse": "minimize"}
 

@@ -21,7 +21,7 @@ goes to 0::
 What a model costs to run — ``param_count``, ``flops`` (``torch.utils.flop_counter``), ``latency_ms`` (median of
 repeated CPU forward passes), ``peak_memory_mb``, or all at once with ``model_costs(model, example)`` — gives the
 objectives beyond accuracy: ``objectives={"val_acc": "maximize", "flops": "minimize"}`` works on the built-in MLP
-tasks, which report them.
+tasks, which report ``params``, ``flops`` and ``peak_mem_mb``.
 
 This module imports torch; the engine (``import itero``) does not import it.
 """

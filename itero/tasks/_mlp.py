@@ -106,12 +106,14 @@ class MLPRun:
             self.opt.step()
 
     def costs(self) -> dict[str, float]:
-        """What the model costs to run on one example — ``params``, ``flops``, ``peak_mem_mb``, ``latency_ms``
-        (see ``itero.metrics.model_costs``) — measured once per run (the architecture does not change)."""
+        """What the model costs to run on one example — ``params``, ``flops``, ``peak_mem_mb`` (see
+        ``itero.metrics.model_costs``) — measured once per run (the architecture does not change). Latency is
+        left out: timed inside a training loop on a shared machine it is noise, and it would make reports differ
+        between a resumed and an uninterrupted run; an objective that wants it calls ``itero.metrics.latency_ms``."""
         if self._costs is None:
             from itero.metrics import model_costs
 
-            self._costs = model_costs(self.model, self.data[2][:1])
+            self._costs = model_costs(self.model, self.data[2][:1], latency=False)
         return dict(self._costs)
 
     @torch.no_grad()
