@@ -10,6 +10,8 @@ distance for several. Used by TPE (to split good from bad trials) and by the sch
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 
@@ -132,3 +134,28 @@ def rank_order(points: np.ndarray) -> np.ndarray:
         out.append(front[np.lexsort((front, -cd))])
         remaining = remaining[~mask]
     return np.concatenate(out)
+
+
+def constrained_rank_order(points: np.ndarray, violation: np.ndarray) -> np.ndarray:
+    """:func:`rank_order` under constrained domination (Deb et al. 2002): feasible rows (``violation <= 0``)
+    first, ranked by their losses; then infeasible ones by total violation, ascending (ties: lower position)."""
+    feasible = np.flatnonzero(violation <= 0)
+    infeasible = np.flatnonzero(violation > 0)
+    order = feasible[rank_order(points[feasible])]
+    return np.concatenate([order, infeasible[np.argsort(violation[infeasible], kind="stable")]])
+
+
+def constrained_select(points: np.ndarray, violation: np.ndarray, k: int) -> np.ndarray:
+    """Positions (sorted) of the ``k`` best rows under constrained domination: :func:`select_best` among the
+    feasible rows, topped up with the infeasible rows of least violation."""
+    feasible = np.flatnonzero(violation <= 0)
+    if k <= len(feasible):
+        return feasible[select_best(points[feasible], k)]
+    infeasible = np.flatnonzero(violation > 0)
+    extra = infeasible[np.argsort(violation[infeasible], kind="stable")[: k - len(feasible)]]
+    return np.sort(np.concatenate([feasible, extra]))
+
+
+def total_violation(constraints: Sequence[float]) -> float:
+    """Sum of the positive constraint values (0 for a feasible trial, as in Optuna: feasible when all <= 0)."""
+    return float(sum(c for c in constraints if c > 0))

@@ -21,6 +21,8 @@ Details:
   their last reported value — so they mostly land in the above group. Failed trials are ignored.
 - Multi-objective studies are split by non-dominated rank (MOTPE-like); the last front needed is cut by
   crowding distance.
+- Constraints (``trial.set_constraints``), as in Optuna: infeasible complete trials rank after every feasible
+  and pruned trial, by total violation, so they mostly land in the above group.
 - The model state is cached per :class:`~itero.trial.History` and updated incrementally as trials change, and
   large groups are merged into at most ``_MAX_KERNELS`` weighted kernels, so a suggestion costs about the same
   at 100 and at 10,000 finished trials.
@@ -184,6 +186,7 @@ class _State:
         self.loss = np.empty(0)  # first objective of complete trials (or last reported value of pruned ones)
         self.step = np.empty(0)  # highest step of pruned trials
         self.mo = np.empty((0, self.n_obj))
+        self.viol = np.empty(0)  # total constraint violation of complete trials (0 when feasible)
         self.n_finished = 0
         self.values: dict[str, _Values] = {}
         self.columns: dict[tuple[str, Distribution], _Column] = {}
@@ -200,6 +203,7 @@ class _State:
         self.loss = np.concatenate([self.loss, np.full(extra, np.inf)])
         self.step = np.concatenate([self.step, np.zeros(extra)])
         self.mo = np.concatenate([self.mo, np.full((extra, self.n_obj), np.inf)])
+        self.viol = np.concatenate([self.viol, np.zeros(extra)])
         self.objs.extend([None] * extra)
         for values in self.values.values():
             values.grow(extra)
@@ -240,6 +244,7 @@ class _State:
             new = _COMPLETE
             self.loss[slot] = history.loss(t)
             self.mo[slot] = history.losses(t)
+            self.viol[slot] = t.violation if t.system_attrs else 0.0
         elif state == TrialState.COMPLETE or state in _PRUNED_STATES:
             new = _PRUNED
             if state == TrialState.COMPLETE:  # complete without valid values: after every pruned trial
@@ -250,11 +255,13 @@ class _State:
             finite = value is not None and math.isfinite(value)
             self.loss[slot] = self.first_sign * value if value is not None and finite else math.inf
             self.mo[slot] = np.inf
+            self.viol[slot] = 0.0
         else:
             new = _RUNNING if state in _RUNNING_STATES else _IGNORED
             self.loss[slot] = np.inf
             self.step[slot] = 0.0
             self.mo[slot] = np.inf
+            self.viol[slot] = 0.0
         self.status[slot] = new
         self.n_finished += (new in (_COMPLETE, _PRUNED)) - (old in (_COMPLETE, _PRUNED))
         prev = self.objs[slot]
@@ -620,12 +627,20 @@ class TPE(BaseSampler):
         comp = np.flatnonzero(elig & (status == _COMPLETE))
         pruned = np.flatnonzero(elig & (status == _PRUNED))
         k = self._n_below(len(comp) + len(pruned))
+        bad = state.viol[comp] > 0
+        infeasible = comp[bad]
+        if len(infeasible):
+            comp = comp[~bad]
         if k <= len(comp):
             pick = mo_select(state.mo[comp], k) if state.n_obj > 1 else smallest(state.loss[comp], k)
             below = comp[pick]
         else:
             order = np.lexsort((pruned, state.loss[pruned], -state.step[pruned]))
-            below = np.sort(np.concatenate([comp, pruned[order[: k - len(comp)]]]))
+            parts = [comp, pruned[order[: k - len(comp)]]]
+            if k > len(comp) + len(pruned):  # then the infeasible trials of least violation
+                least = np.lexsort((infeasible, state.viol[infeasible]))
+                parts.append(infeasible[least[: k - len(comp) - len(pruned)]])
+            below = np.sort(np.concatenate(parts))
         elig[below] = False
         result = (below, np.flatnonzero(elig))
         if len(state.splits) > 64:

@@ -441,11 +441,13 @@ class Store:
         worker_id: int | None = None,
         checkpoint: tuple[int, str, int] | None = None,
         warm_start: tuple[int, int, Mapping[str, Any]] | None = None,
+        system_attrs: Mapping[str, Any] | None = None,
     ) -> int | None:
         """Write what changed about a running trial in one transaction; returns the new checkpoint's id.
 
         ``warm_start=(parent_id, checkpoint_id, system_attrs)`` records that the trial started from another
-        trial's checkpoint (shared weights).
+        trial's checkpoint (shared weights). ``system_attrs`` (and the warm start's) are merged into the
+        trial's stored ones, key by key.
 
         ``cost`` adds ``(steps, wall seconds, CPU seconds, energy J, CO2 g)`` spent since the last write to the
         trial's totals; ``run`` records one finished run of the trial (its own totals were added through
@@ -472,10 +474,14 @@ class Store:
             "d_runs": 1 if run is not None else 0,
             "checkpoint_id": None if warm_start is None else warm_start[1],
             "parent_id": None if warm_start is None else warm_start[0],
-            "system_attrs": None if warm_start is None else _dumps(dict(warm_start[2])),
+            "system_attrs": None,
         }
+        merge = {**(warm_start[2] if warm_start is not None else {}), **(system_attrs or {})}
         q = self._q
         with self.engine.begin() as conn:
+            if merge:
+                old = conn.execute(select(trials.c.system_attrs).where(trials.c.id == trial_id)).scalar_one()
+                values["system_attrs"] = _dumps({**json.loads(old or "{}"), **merge})
             version = q.tick.run(conn, {"sid": study_id}).scalar_one()
             values["version"] = version
             report_rows = [

@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from itero._hypervolume import hypervolume
 from itero._spec import spec_of
 from itero.exceptions import ConfigError, DataVersionWarning
 from itero.executors import Budget, RunContext, Worker, run_processes
@@ -158,7 +159,8 @@ class Study:
 
     @property
     def best_trial(self) -> FrozenTrial:
-        """The best COMPLETE trial (single objective; the earliest one on ties)."""
+        """The best feasible COMPLETE trial (single objective; the earliest one on ties). Trials whose
+        constraints (``trial.set_constraints``) are violated never count."""
         history = self.history
         if history.is_multi_objective:
             raise ValueError(
@@ -168,8 +170,13 @@ class Study:
         done = history.completed()
         if not done:
             raise ValueError(f"study {self.name!r} has no COMPLETE trial yet")
-        _warn_data_versions(self.name, done)
-        return min(done, key=history.loss)
+        feasible = [t for t in done if t.is_feasible]
+        if not feasible:
+            raise ValueError(
+                f"study {self.name!r} has no feasible COMPLETE trial yet (every one violates a constraint)"
+            )
+        _warn_data_versions(self.name, feasible)
+        return min(feasible, key=history.loss)
 
     @property
     def best_value(self) -> float:
@@ -180,11 +187,36 @@ class Study:
         return dict(self.best_trial.params)
 
     def pareto_front(self) -> list[FrozenTrial]:
-        """The non-dominated COMPLETE trials (for one objective: the best ones)."""
+        """The non-dominated feasible COMPLETE trials (for one objective: the best ones)."""
         history = self.history
-        done = history.completed()
+        done = [t for t in history.completed() if t.is_feasible]
         _warn_data_versions(self.name, done)
         return [done[i] for i in non_dominated([history.losses(t) for t in done])]
+
+    def hypervolume(self, reference: Mapping[str, float] | Sequence[float]) -> float:
+        """Hypervolume of the Pareto front (feasible trials) up to ``reference``, a point in the objectives'
+        own units (a mapping by name, or a sequence in the study's objective order); maximised objectives
+        count from the reference upwards. See :func:`itero._hypervolume.hypervolume`.
+
+            study.hypervolume({"val_acc": 0.5, "flops": 2e6})   # the region better than 50% and 2 MFLOPs
+        """
+        names = list(self.directions)
+        if isinstance(reference, Mapping):
+            missing = [n for n in names if n not in reference]
+            if missing or len(reference) != len(names):
+                raise ValueError(
+                    f"hypervolume: reference must give a value for each objective {names}, got {reference!r}"
+                )
+            ref = [float(reference[n]) for n in names]
+        else:
+            ref = [float(v) for v in reference]
+            if len(ref) != len(names):
+                raise ValueError(f"hypervolume: reference needs {len(names)} values ({', '.join(names)}), got {ref}")
+        history = self.history
+        signs = history.directions_signs
+        return hypervolume(
+            [history.losses(t) for t in self.pareto_front()], [s * r for s, r in zip(signs, ref, strict=True)]
+        )
 
     def data_versions(self) -> list[DatasetRecord]:
         """Every version of every dataset the study's trials tracked, with the trial numbers that used it."""

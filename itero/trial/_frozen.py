@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from itero.space import Distribution
 from itero.trial._state import TrialState
+
+CONSTRAINTS_KEY = "constraints"  # where trial.set_constraints stores its values in system_attrs
 
 
 @dataclass
@@ -33,7 +36,8 @@ class FrozenTrial:
     ``metrics`` holds the final metrics of a finished trial, or the latest reported ones of an unfinished trial;
     ``reports`` maps each reported step to its metrics. ``parent_id`` is the trial whose checkpoint this one
     started from (a PBT clone or a shared-weights start), ``None`` for a fresh start. ``datasets`` maps each
-    dataset the trial tracked (``itero.track_dataset``) to its content digest.
+    dataset the trial tracked (``itero.track_dataset``) to its content digest. ``constraints`` are the values
+    the objective gave ``trial.set_constraints`` (kept in ``system_attrs``): feasible when all are <= 0.
     """
 
     id: int
@@ -60,6 +64,21 @@ class FrozenTrial:
         if self.datetime_start is None or self.datetime_complete is None:
             return None
         return self.datetime_complete - self.datetime_start
+
+    @property
+    def constraints(self) -> list[float]:
+        """The trial's constraint values (``trial.set_constraints``); empty when it set none."""
+        return [float(c) for c in self.system_attrs.get(CONSTRAINTS_KEY, ())]
+
+    @property
+    def violation(self) -> float:
+        """Total constraint violation: the sum of the positive constraint values (0 when feasible)."""
+        return float(sum(c if c > 0 else (0.0 if c <= 0 else math.inf) for c in self.constraints))  # NaN: inf
+
+    @property
+    def is_feasible(self) -> bool:
+        """True when every constraint value is <= 0 (and when the trial has none)."""
+        return all(c <= 0 for c in self.constraints)
 
     def value(self, metric: str) -> float | None:
         """The trial's value of ``metric``: final if finished, else the latest reported."""

@@ -34,7 +34,7 @@ from itero.space import (
     check_compatible,
 )
 from itero.store import RunCost, dump_state, load_state
-from itero.trial._frozen import FrozenTrial, TrialCost
+from itero.trial._frozen import CONSTRAINTS_KEY, FrozenTrial, TrialCost
 from itero.trial._state import TrialState
 
 if TYPE_CHECKING:
@@ -108,6 +108,8 @@ class Trial:
         self._finished = False
         self.wrote_checkpoint = False
         self._warm: tuple[int, int, dict[str, Any]] | None = None
+        self._constraints: list[float] = []
+        self._constraints_dirty = False  # set_constraints was called since the last write
 
     # ------------------------------------------------------------------ parameters
     @property
@@ -196,6 +198,35 @@ class Trial:
         """Attach a JSON-serialisable value to the trial (shown by ``itero show``)."""
         self._user_attrs[key] = value
         self._user_attrs_dirty = True
+
+    def set_constraints(self, values: Sequence[float]) -> None:
+        """Record the trial's constraint values: it is feasible when every value is <= 0 (Optuna's
+        ``constraints_func`` convention). Infeasible trials stay out of ``study.best_trial`` and
+        ``study.pareto_front()``, and the samplers steer away from them (TPE counts them among the bad trials,
+        NSGA-II ranks them by constrained domination). Call it again to replace the values.
+
+            mem_gb = peak_memory_gb(model)
+            trial.set_constraints([mem_gb - 4.0, latency_ms - 20.0])   # at most 4 GB and 20 ms
+        """
+        if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, Sequence):
+            raise TypeError(
+                f"set_constraints: expected a list of numbers, got {type(values).__name__} {_short(values)}"
+            )
+        clean = []
+        for i, v in enumerate(values):
+            if isinstance(v, bool) or not (isinstance(v, (int, float)) or _is_scalar_tensor(v)):
+                raise TypeError(f"set_constraints: value {i} must be a number, got {type(v).__name__} {_short(v)}")
+            x = float(v)
+            if not math.isfinite(x):
+                raise ValueError(f"set_constraints: value {i} is {x}; constraint values must be finite")
+            clean.append(x)
+        self._constraints = clean
+        self._constraints_dirty = True
+
+    @property
+    def constraints(self) -> list[float]:
+        """The constraint values set in this run (empty when none)."""
+        return list(self._constraints)
 
     # ------------------------------------------------------------------ state and steps
     def track_dataset(self, name: str, data: Any) -> DatasetVersion:
@@ -386,8 +417,10 @@ class Trial:
             checkpoint=checkpoint,
             warm_start=self._warm,
             datasets=self._datasets if self._datasets_dirty else None,
+            system_attrs={CONSTRAINTS_KEY: self._constraints} if self._constraints_dirty else None,
         )
         self._warm = None
+        self._constraints_dirty = False
         if ck_id is not None:
             self._checkpoint_id = ck_id
             self.wrote_checkpoint = True

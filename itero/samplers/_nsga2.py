@@ -1,0 +1,213 @@
+"""NSGA-II: a genetic algorithm for one or several objectives (Deb, Pratap, Agarwal and Meyarivan, "A fast and
+elitist multiobjective genetic algorithm: NSGA-II", IEEE TEVC 6(2), 2002).
+
+Trials form generations of ``population_size`` by trial number (trial ``n`` belongs to generation
+``n // population_size``). Generation 0 is sampled uniformly. The parents of generation ``g + 1`` are the best
+``population_size`` trials of the parents of generation ``g`` and the trials of generation ``g`` that completed,
+by non-dominated rank then crowding distance — under *constrained domination* when trials set constraints
+(``trial.set_constraints``): feasible trials first, then infeasible ones by total violation. Each child comes
+from two binary tournaments, a crossover (uniform or SBX) and a mutation (polynomial or Gaussian) in the unit cube
+of each parameter; categories are crossed uniformly and reset at random.
+
+Nothing is kept between calls: the parents are recomputed from the history, so every peer worker (and a fresh
+sampler object) proposes the same child for the same trial number and history.
+
+    >>> import itero
+    >>> study = itero.create_study("zdt", storage="sqlite://", objectives={"f1": "minimize", "f2": "minimize"},
+    ...                            sampler=NSGA2(seed=0, population_size=20))
+    >>> def objective(t):
+    ...     x, y = t.suggest_float("x", 0, 1), t.suggest_float("y", 0, 1)
+    ...     return {"f1": x, "f2": (1 + y) * (1 - x ** 0.5)}
+    >>> study.optimize(objective, n_trials=60, show_progress=False)
+    >>> len(study.pareto_front()) > 5
+    True
+"""
+
+from __future__ import annotations
+
+import bisect
+import inspect
+import math
+from typing import Any, ClassVar
+
+import numpy as np
+
+from itero._ranking import constrained_rank_order, constrained_select
+from itero.exceptions import ConfigError
+from itero.samplers._base import BaseSampler, intersection_space
+from itero.space import CategoricalDistribution, Distribution
+from itero.trial import FrozenTrial, History
+
+_CROSSOVERS = ("uniform", "sbx")
+_MUTATIONS = ("polynomial", "gaussian")
+_SALT = "__nsga2__"
+
+
+class NSGA2(BaseSampler):
+    """NSGA-II (``"nsga2"``), for one or several objectives, with constrained domination.
+
+    Options:
+
+    - ``population_size`` (>= 2, default 50): trials per generation.
+    - ``crossover``: ``"uniform"`` (default; each parameter from either parent) or ``"sbx"`` (simulated binary
+      crossover, distribution index ``eta_crossover``, default 20).
+    - ``crossover_prob`` (default 0.9): chance that a child is a crossover rather than a copy of one parent.
+    - ``mutation``: ``"polynomial"`` (default, index ``eta_mutation``, default 20) or ``"gaussian"``
+      (standard deviation ``sigma``, default 0.1, in the unit cube).
+    - ``mutation_prob``: chance that each parameter mutates; ``None`` for 1 / (number of parameters).
+
+    Parameters that not every completed trial has (conditional ones) are sampled uniformly.
+    """
+
+    name = "nsga2"
+    supports_multi_objective: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        seed: int | None = None,
+        population_size: int = 50,
+        crossover: str = "uniform",
+        crossover_prob: float = 0.9,
+        mutation: str = "polynomial",
+        mutation_prob: float | None = None,
+        eta_crossover: float = 20.0,
+        eta_mutation: float = 20.0,
+        sigma: float = 0.1,
+    ) -> None:
+        super().__init__(seed)
+        if isinstance(population_size, bool) or not isinstance(population_size, int) or population_size < 2:
+            raise ConfigError(f"nsga2 option 'population_size' must be an integer >= 2, got {population_size!r}")
+        if crossover not in _CROSSOVERS:
+            raise ConfigError(f"nsga2 option 'crossover' must be one of {_CROSSOVERS}, got {crossover!r}")
+        if mutation not in _MUTATIONS:
+            raise ConfigError(f"nsga2 option 'mutation' must be one of {_MUTATIONS}, got {mutation!r}")
+        _check_prob("crossover_prob", crossover_prob)
+        if mutation_prob is not None:
+            _check_prob("mutation_prob", mutation_prob)
+        for key, value in (("eta_crossover", eta_crossover), ("eta_mutation", eta_mutation), ("sigma", sigma)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+                raise ConfigError(f"nsga2 option {key!r} must be a finite number > 0, got {value!r}")
+        self.population_size = population_size
+        self.crossover = crossover
+        self.crossover_prob = crossover_prob
+        self.mutation = mutation
+        self.mutation_prob = mutation_prob
+        self.eta_crossover = eta_crossover
+        self.eta_mutation = eta_mutation
+        self.sigma = sigma
+
+    def __repr__(self) -> str:
+        parts = [f"seed={self.seed!r}"]
+        for key, param in inspect.signature(NSGA2.__init__).parameters.items():
+            if key not in ("self", "seed") and getattr(self, key) != param.default:
+                parts.append(f"{key}={getattr(self, key)!r}")
+        return f"NSGA2({', '.join(parts)})"
+
+    # --- the population
+    def parents(self, history: History, generation: int) -> list[FrozenTrial]:
+        """The parents of ``generation``, best first (crowded comparison; empty for generation 0)."""
+        done = history.completed()
+        numbers = [t.number for t in done]
+        size = self.population_size
+        pop: list[FrozenTrial] = []
+        for g in range(generation):
+            lo = bisect.bisect_left(numbers, g * size)
+            hi = bisect.bisect_left(numbers, (g + 1) * size)
+            pool = pop + done[lo:hi]
+            if len(pool) > size:
+                points, violation = _points(history, pool)
+                pool = [pool[i] for i in constrained_select(points, violation, size)]
+            pop = pool
+        if not pop:
+            return []
+        points, violation = _points(history, pop)
+        return [pop[i] for i in constrained_rank_order(points, violation)]
+
+    def sample_joint(self, history: History, trial: FrozenTrial) -> dict[str, Any]:
+        generation = trial.number // self.population_size
+        if generation == 0:
+            return {}
+        parents = self.parents(history, generation)
+        space = intersection_space(history)
+        if not parents or not space:
+            return {}
+        rng = self.rng(trial, _SALT)
+        names = sorted(space)
+        n = len(parents)
+        # Binary tournaments on the crowded-comparison order: the lower position wins.
+        a = parents[int(rng.integers(n, size=2).min())]
+        b = parents[int(rng.integers(n, size=2).min())]
+        cross = rng.random() < self.crossover_prob
+        p_mut = self.mutation_prob if self.mutation_prob is not None else 1.0 / len(names)
+        out: dict[str, Any] = {}
+        for name in names:
+            dist = space[name]
+            # One draw of each kind per parameter, so that a parameter's value does not shift the others'.
+            r_swap, r_beta, r_mut, r_step = rng.random(4)
+            va, vb = a.params.get(name), b.params.get(name)
+            if name not in a.params or name not in b.params or not (dist.contains(va) and dist.contains(vb)):
+                out[name] = dist.from_unit(float(rng.random()))
+                continue
+            if isinstance(dist, CategoricalDistribution):
+                value = vb if cross and r_swap < 0.5 else va
+                if r_mut < p_mut:
+                    value = dist.choices[int(r_step * len(dist.choices)) % len(dist.choices)]
+                out[name] = value
+                continue
+            ua, ub = dist.to_unit(va), dist.to_unit(vb)
+            if not cross:
+                u = ua
+            elif self.crossover == "sbx":
+                u = _sbx(ua, ub, r_beta, r_swap, self.eta_crossover)
+            else:
+                u = ub if r_swap < 0.5 else ua
+            if r_mut < p_mut:
+                u = self._mutate(u, r_step)
+            out[name] = _from_unit(dist, u)
+        return out
+
+    def _mutate(self, u: float, r: float) -> float:
+        if self.mutation == "gaussian":
+            z = float(math.sqrt(2.0) * _erfinv(2.0 * r - 1.0))  # a standard normal from one uniform draw
+            return min(max(u + self.sigma * z, 0.0), 1.0)
+        # Polynomial mutation (Deb and Goyal 1996) with the bounds [0, 1].
+        eta = self.eta_mutation
+        if r < 0.5:
+            d = (2.0 * r + (1.0 - 2.0 * r) * (1.0 - u) ** (eta + 1.0)) ** (1.0 / (eta + 1.0)) - 1.0
+        else:
+            d = 1.0 - (2.0 * (1.0 - r) + 2.0 * (r - 0.5) * u ** (eta + 1.0)) ** (1.0 / (eta + 1.0))
+        return min(max(u + d, 0.0), 1.0)
+
+    def sample(self, history: History, trial: FrozenTrial, name: str, dist: Distribution) -> Any:
+        return dist.from_unit(float(self.rng(trial, name).random()))
+
+
+def _points(history: History, trials: list[FrozenTrial]) -> tuple[np.ndarray, np.ndarray]:
+    points = np.array([history.losses(t) for t in trials], dtype=float).reshape(len(trials), -1)
+    return points, np.array([t.violation for t in trials], dtype=float)
+
+
+def _sbx(ua: float, ub: float, r_beta: float, r_pick: float, eta: float) -> float:
+    """One child of simulated binary crossover (Deb and Agrawal 1995), clipped to the unit interval."""
+    if r_beta <= 0.5:
+        beta = (2.0 * r_beta) ** (1.0 / (eta + 1.0))
+    else:
+        beta = (1.0 / (2.0 * (1.0 - r_beta))) ** (1.0 / (eta + 1.0))
+    mid, half = 0.5 * (ua + ub), 0.5 * abs(ub - ua)
+    u = mid - beta * half if r_pick < 0.5 else mid + beta * half
+    return min(max(u, 0.0), 1.0)
+
+
+def _erfinv(y: float) -> float:
+    from scipy.special import erfinv
+
+    return float(erfinv(min(max(y, -1 + 1e-12), 1 - 1e-12)))
+
+
+def _from_unit(dist: Distribution, u: float) -> Any:
+    return dist.from_unit(min(max(u, 0.0), 1.0))
+
+
+def _check_prob(key: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise ConfigError(f"nsga2 option {key!r} must be a number in [0, 1], got {value!r}")
