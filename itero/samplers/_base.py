@@ -43,7 +43,8 @@ class BaseSampler(abc.ABC):
         if len(directions) > 1 and not self.supports_multi_objective:
             raise ConfigError(
                 f"sampler {self.name!r} handles one objective, the study has {len(directions)} "
-                f"({', '.join(directions)}); use 'random', 'sobol', 'grid' or 'tpe' (multi-objective TPE)"
+                f"({', '.join(directions)}); use 'tpe' (multi-objective TPE), 'nsga2', 'parego', 'random', 'sobol' or "
+                "'grid'"
             )
 
     def sample_joint(self, history: History, trial: FrozenTrial) -> dict[str, Any]:

@@ -46,7 +46,6 @@ import weakref
 from typing import Any, ClassVar, cast
 
 import numpy as np
-import scipy.optimize
 
 from itero.exceptions import ConfigError
 from itero.samplers._base import BaseSampler, intersection_space
@@ -447,6 +446,8 @@ def _polish(gp: Posterior, starts: np.ndarray, cont: np.ndarray, best: float) ->
         val, dval_dmu, dval_dsigma = log_ei_grad(mu, sigma, best)
         grad = dval_dmu[:, None] * dmu + (dval_dsigma / (2.0 * sigma))[:, None] * dvar
         return -float(val.sum()), -grad[:, cont].ravel()
+
+    import scipy.optimize  # imported when first needed: ~0.3 s
 
     res = scipy.optimize.minimize(
         f,

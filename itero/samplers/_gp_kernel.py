@@ -28,7 +28,6 @@ import math
 
 import numpy as np
 import scipy.linalg
-import scipy.optimize
 from scipy.linalg import lapack
 from scipy.special import erfcx, log_ndtr, ndtr
 
@@ -144,6 +143,8 @@ def fit_map(X: np.ndarray, y: np.ndarray, theta0: np.ndarray, maxiter: int = 50)
     lo = np.array([x[0] for x in b])
     hi = np.array([x[1] for x in b])
     x0 = np.clip(theta0, lo, hi)
+    import scipy.optimize  # imported when first needed: ~0.3 s
+
     res = scipy.optimize.minimize(
         neg_log_posterior,
         x0,
