@@ -145,10 +145,10 @@ def test_int_log_and_categorical_parameters_converge() -> None:
     tpe = [optimize(TPE(seed=s), space, f, 80) for s in seeds]
     rnd = [optimize(Random(seed=s), space, f, 80)[0] for s in seeds]
     assert np.median([b for b, _ in tpe]) < 0.5 * np.median(rnd)
-    # The best category dominates the second half of the run.
-    for _, history in tpe:
-        late = [t.params["opt"] for t in history.trials[40:]]
-        assert sum(v is None for v in late) > len(late) / 2
+    # The best category dominates the second half of the run in most seeds. (With the joint model, on by
+    # default for one objective as in Optuna 5, a seed can lock in on a good-but-not-best category early.)
+    dominated = [sum(t.params["opt"] is None for t in h.trials[40:]) > len(h.trials[40:]) / 2 for _, h in tpe]
+    assert sum(dominated) >= 2, dominated
 
 
 def test_multivariate_proposes_the_intersection_jointly() -> None:

@@ -90,11 +90,12 @@ class CMAES(BaseSampler):
     Options:
 
     - ``seed``: every proposal is a function of (seed, trial number, history).
-    - ``sigma0`` (> 0): initial step size in the unit cube (0.2 by default).
+    - ``sigma0`` (> 0): initial step size in the unit cube (1/6 by default, Optuna's ``min range / 6``).
     - ``population_size`` (>= 2 or null): the first run's population; null for CMA's ``4 + floor(3 ln d)``.
     - ``restarts``: ``"ipop"`` (default) restarts from a random mean with a doubled population each time the
       strategy converges (``CMA.should_stop()``); null keeps one run.
-    - ``n_startup_trials`` (>= 0): completed trials sampled at random before CMA-ES proposes.
+    - ``n_startup_trials`` (>= 0): completed trials sampled at random before CMA-ES proposes. As in Optuna,
+      they are not told to CMA-ES (they are not samples of its distribution): the replay starts after them.
 
         >>> import itero
         >>> study = itero.create_study("demo", storage="sqlite://", sampler={"name": "cmaes", "seed": 0})
@@ -110,7 +111,7 @@ class CMAES(BaseSampler):
     def __init__(
         self,
         seed: int | None = None,
-        sigma0: float = 0.2,
+        sigma0: float = 1.0 / 6.0,
         population_size: int | None = None,
         restarts: str | None = "ipop",
         n_startup_trials: int = 1,
@@ -189,7 +190,7 @@ class CMAES(BaseSampler):
                 if len(replays) > 8:
                     replays.clear()
                 replay = replays[key] = _Replay(_Snapshot(0, self._new_cma(history, len(space), 0), 0))
-            self._advance(history, replay, space, completed)
+            self._advance(history, replay, space, completed[self.n_startup_trials :])
             last = replay.snapshots[-1]
             return last.cma, last.restarts, space
 

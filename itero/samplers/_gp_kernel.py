@@ -129,11 +129,15 @@ def neg_log_posterior(theta: np.ndarray, X: np.ndarray, y: np.ndarray) -> tuple[
     grad[:d] = A.sum(1) @ (Z * Z) - (Z * (A @ Z)).sum(0)
     grad[d] = 0.5 * s2 * float((W * C).sum())
     grad[d + 1] = 0.5 * noise * float(np.trace(W))
-    # Priors: log-normal lengthscales (dimension-scaled), log-normal signal and noise variances.
-    mu = np.concatenate([np.full(d, _ls_prior_mean(d)), [_LOG_S2_PRIOR[0], _LOG_NOISE_PRIOR[0]]])
-    sd = np.concatenate([np.full(d, _LOG_LS_SD), [_LOG_S2_PRIOR[1], _LOG_NOISE_PRIOR[1]]])
-    dev = (theta - mu) / sd
-    return nll + 0.5 * float(dev @ dev), grad + dev / sd
+    # Priors (Optuna's): on each inverse squared lengthscale u, a penalty 0.1 (u + 1/u), which keeps lengthscales
+    # near the width of the cube; Gamma(2, 1) on the signal variance, Gamma(1.1, 30) on the noise variance.
+    t = theta[:d]
+    pen = 0.1 * float(np.sum(np.exp(2 * t) + np.exp(-2 * t))) + (s2 - theta[d]) + (30.0 * noise - 0.1 * theta[d + 1])
+    g = grad.copy()
+    g[:d] += 0.2 * (np.exp(2 * t) - np.exp(-2 * t))
+    g[d] += s2 - 1.0
+    g[d + 1] += 30.0 * noise - 0.1
+    return nll + pen, g
 
 
 def fit_map(X: np.ndarray, y: np.ndarray, theta0: np.ndarray, maxiter: int = 50) -> np.ndarray:

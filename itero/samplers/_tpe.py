@@ -7,8 +7,8 @@ categories, each group mixed with a wide prior — and the sampler proposes the 
 model, that maximises ``l(x) / g(x)``. The first ``n_startup_trials`` finished trials are sampled uniformly.
 
     >>> import itero
-    >>> sampler = itero.samplers.TPE(seed=0)                          # univariate, like Optuna's default
-    >>> sampler = itero.samplers.TPE(seed=0, multivariate=True)       # one joint kernel over the shared space
+    >>> sampler = itero.samplers.TPE(seed=0)                      # joint for one objective, as in Optuna 5
+    >>> sampler = itero.samplers.TPE(seed=0, multivariate=False)  # one parameter at a time
     >>> itero.samplers.make_sampler({"name": "tpe", "seed": 0, "n_startup_trials": 5})
     TPE(seed=0, n_startup_trials=5)
 
@@ -20,7 +20,11 @@ Details:
 - Pruned (and paused) trials rank after every complete trial — by the step they reached, descending, then by
   their last reported value — so they mostly land in the above group. Failed trials are ignored.
 - Multi-objective studies are split by non-dominated rank (MOTPE-like); the last front needed is cut by
-  crowding distance.
+  crowding distance. As in Optuna 5, the below group is then ``ceil(0.1 n)`` trials (not capped at 25) and its
+  kernels weigh the same.
+- Bandwidths follow Optuna 5: for each parameter, the larger gap to a neighbouring observation (the prior's
+  centre is not one), clipped to ``[1 / min(100, n + 2), 1]`` of the range; the joint model uses the same
+  per-parameter bandwidths.
 - Constraints (``trial.set_constraints``), as in Optuna: infeasible complete trials rank after every feasible
   and pruned trial, by total violation, so they mostly land in the above group.
 - The model state is cached per :class:`~itero.trial.History` and updated incrementally as trials change, and
@@ -71,6 +75,11 @@ GammaSpec = float | Callable[[int], int] | None
 def default_gamma(n: int) -> int:
     """Optuna's default size of the below group: ``min(ceil(0.1 * n), 25)``."""
     return min(math.ceil(0.1 * n), 25)
+
+
+def default_gamma_multiobjective(n: int) -> int:
+    """Optuna's default size of the below group for several objectives: ``ceil(0.1 * n)``, not capped."""
+    return math.ceil(0.1 * n)
 
 
 def default_weights(n: int) -> np.ndarray:
@@ -397,23 +406,30 @@ def _pick(weights: np.ndarray, r: np.ndarray) -> np.ndarray:
     return np.minimum(np.searchsorted(cum, r * cum[-1], side="right"), len(weights) - 1)
 
 
+def _bandwidths(mus: np.ndarray, consider_endpoints: bool) -> np.ndarray:
+    """Optuna's bandwidths of kernels at ``mus`` (unit cube): the larger gap to a neighbour (the range's ends
+    count as neighbours), clipped below by the magic clip ``1 / min(100, n + 2)`` and above by 1. As in Optuna
+    5, the prior's centre is not one of the neighbours."""
+    n = len(mus)
+    if n == 0:
+        return np.empty(0)
+    order = np.argsort(mus, kind="stable")
+    ext = np.concatenate([[0.0], mus[order], [1.0]])
+    sig_sorted = np.maximum(ext[1:-1] - ext[:-2], ext[2:] - ext[1:-1])
+    if not consider_endpoints and len(ext) >= 4:
+        sig_sorted[0] = ext[2] - ext[1]
+        sig_sorted[-1] = ext[-2] - ext[-3]
+    sig = np.empty_like(sig_sorted)
+    sig[order] = sig_sorted
+    return np.clip(sig, 1.0 / min(100.0, 2.0 + n), 1.0)
+
+
 class _Numeric1D:
     """Univariate Parzen estimator: Optuna's neighbour-distance bandwidths, magic clip, and a prior."""
 
     def __init__(self, mus: np.ndarray, weights: np.ndarray, prior_weight: float, consider_endpoints: bool):
-        n = len(mus)
-        with_prior = np.append(mus, 0.5)
-        order = np.argsort(with_prior, kind="stable")
-        ext = np.concatenate([[0.0], with_prior[order], [1.0]])
-        sig_sorted = np.maximum(ext[1:-1] - ext[:-2], ext[2:] - ext[1:-1])
-        if not consider_endpoints and len(ext) >= 4:
-            sig_sorted[0] = ext[2] - ext[1]
-            sig_sorted[-1] = ext[-2] - ext[-3]
-        sig = np.empty_like(sig_sorted)
-        sig[order] = sig_sorted
-        sig = np.clip(sig[:n], 1.0 / min(100.0, 2.0 + n), 1.0)
-        self.mu = with_prior
-        self.sigma = np.append(sig, 1.0)
+        self.mu = np.append(mus, 0.5)
+        self.sigma = np.append(_bandwidths(mus, consider_endpoints), 1.0)
         self.w = _mixture_weights(weights, prior_weight)
         self.log_w = np.log(self.w)
 
@@ -438,7 +454,8 @@ def _categorical_probs(idx: np.ndarray, weights: np.ndarray, prior_weight: float
 
 
 class _Joint:
-    """Multivariate Parzen estimator: product kernels with Optuna's multivariate bandwidth, plus a prior."""
+    """Multivariate Parzen estimator: product kernels, plus a prior. As in Optuna 5, each dimension's
+    bandwidths follow the univariate neighbour rule (with the magic clip)."""
 
     def __init__(
         self,
@@ -446,35 +463,37 @@ class _Joint:
         slots: np.ndarray,
         weights: np.ndarray,
         prior_weight: float,
+        consider_endpoints: bool,
     ) -> None:
         n = len(slots)
-        d = len(cols)
         self.cols = cols
         self.w = _mixture_weights(weights, prior_weight)
         self.log_w = np.log(self.w)
-        sigma = 0.2 * max(n, 1) ** (-1.0 / (d + 4))
-        sigma = min(max(sigma, 1.0 / min(100.0, 2.0 + n)), 1.0)
-        self.sigma = np.append(np.full(n, sigma), 1.0)
-        self.values = [np.append(c.u[slots], 0.5) for c in cols]  # the prior kernel sits last
+        obs = [c.u[slots] for c in cols]
+        self.sigmas = [
+            np.empty(0) if c.categorical else np.append(_bandwidths(o, consider_endpoints), 1.0)
+            for c, o in zip(cols, obs, strict=True)
+        ]
+        self.values = [np.append(o, 0.5) for o in obs]  # the prior kernel sits last
         self.a = prior_weight / (n + 1)
         self.n = n
 
     def sample(self, rng: np.random.Generator, size: int) -> list[np.ndarray]:
         k = _pick(self.w, rng.random(size))
         out = []
-        for col, v in zip(self.cols, self.values, strict=True):
+        for col, v, sigma in zip(self.cols, self.values, self.sigmas, strict=True):
             if col.categorical:
                 nc = col.n_choices
                 keep = (rng.random(size) < 1.0 / (1.0 + nc * self.a)) & (k < self.n)
                 uniform = rng.integers(0, nc, size)
                 out.append(np.where(keep, v[k], uniform).astype(float))
             else:
-                out.append(_tn_sample(v[k], self.sigma[k], rng.random(size)))
+                out.append(_tn_sample(v[k], sigma[k], rng.random(size)))
         return out
 
     def log_pdf(self, xs: Sequence[np.ndarray]) -> np.ndarray:
         total = np.broadcast_to(self.log_w, (len(xs[0]), len(self.log_w))).copy()
-        for col, v, x in zip(self.cols, self.values, xs, strict=True):
+        for col, v, sigma, x in zip(self.cols, self.values, self.sigmas, xs, strict=True):
             if col.categorical:
                 nc = col.n_choices
                 norm = 1.0 + nc * self.a
@@ -483,7 +502,7 @@ class _Joint:
                 lp[:, -1] = -math.log(nc)
                 total += lp
             else:
-                total += _tn_logpdf(x, v, self.sigma)
+                total += _tn_logpdf(x, v, sigma)
         return _logsumexp(total)
 
 
@@ -511,9 +530,10 @@ class TPE(BaseSampler):
     - ``n_startup_trials`` (>= 0): finished trials (complete or pruned) sampled uniformly before TPE starts.
     - ``n_ei_candidates`` (>= 1): candidates drawn from the below model; the best ``l/g`` ratio wins.
     - ``multivariate``: model the parameters every finished trial has as one joint density (in
-      ``sample_joint``); other parameters are sampled one by one.
+      ``sample_joint``); other parameters are sampled one by one. Null (the default) means as in Optuna 5:
+      joint for a single objective, one by one for several.
     - ``gamma``: size of the below group from the number ``n`` of finished trials: ``None`` for Optuna's
-      ``min(ceil(0.1 n), 25)``, a fraction in ``(0, 1]`` for ``ceil(gamma n)``, or a callable ``n -> int``.
+      ``min(ceil(0.1 n), 25)`` (``ceil(0.1 n)`` with several objectives), a fraction in ``(0, 1]`` for ``ceil(gamma n)``, or a callable ``n -> int``.
     - ``constant_liar``: trials still running count in the above group, so parallel workers spread out.
     - ``prior_weight`` (> 0): weight of the prior component (a wide Gaussian, or uniform categories).
     - ``consider_endpoints``: let the range's ends widen the kernels next to them (Optuna's option).
@@ -533,7 +553,7 @@ class TPE(BaseSampler):
         seed: int | None = None,
         n_startup_trials: int = 10,
         n_ei_candidates: int = 24,
-        multivariate: bool = False,
+        multivariate: bool | None = None,
         gamma: GammaSpec = None,
         constant_liar: bool = True,
         prior_weight: float = 1.0,
@@ -542,11 +562,9 @@ class TPE(BaseSampler):
         super().__init__(seed)
         _check_int("n_startup_trials", n_startup_trials, 0)
         _check_int("n_ei_candidates", n_ei_candidates, 1)
-        for key, flag in (
-            ("multivariate", multivariate),
-            ("constant_liar", constant_liar),
-            ("consider_endpoints", consider_endpoints),
-        ):
+        if multivariate is not None and not isinstance(multivariate, bool):
+            raise ConfigError(f"tpe option 'multivariate' must be true, false or null, got {multivariate!r}")
+        for key, flag in (("constant_liar", constant_liar), ("consider_endpoints", consider_endpoints)):
             if not isinstance(flag, bool):
                 raise ConfigError(f"tpe option {key!r} must be true or false, got {flag!r}")
         if not (gamma is None or callable(gamma)) and (
@@ -593,10 +611,10 @@ class TPE(BaseSampler):
         return f"TPE({', '.join(parts)})"
 
     # --- the model
-    def _n_below(self, n: int) -> int:
+    def _n_below(self, n: int, n_obj: int = 1) -> int:
         g = self.gamma
         if g is None:
-            k = default_gamma(n)
+            k = default_gamma(n) if n_obj == 1 else default_gamma_multiobjective(n)
         elif callable(g):
             k = int(g(n))
         else:
@@ -626,7 +644,7 @@ class TPE(BaseSampler):
             return hit
         comp = np.flatnonzero(elig & (status == _COMPLETE))
         pruned = np.flatnonzero(elig & (status == _PRUNED))
-        k = self._n_below(len(comp) + len(pruned))
+        k = self._n_below(len(comp) + len(pruned), state.n_obj)
         bad = state.viol[comp] > 0
         infeasible = comp[bad]
         if len(infeasible):
@@ -661,16 +679,22 @@ class TPE(BaseSampler):
                 return self._uniform(rng, dist)
             col = state.column(name, dist)
             below, above = self._split(state, [col], trial.number)
-            value = self._sample_one(rng, col, below, above)
+            value = self._sample_one(rng, state, col, below, above)
         if not dist.contains(value):  # cannot happen with from_unit; be safe rather than fail a trial
             return self._uniform(rng, dist)
         return value
 
-    def _sample_one(self, rng: _Rng, col: _Column, below: np.ndarray, above: np.ndarray) -> Any:
+    @staticmethod
+    def _weights(state: _State, below: np.ndarray, above: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Kernel weights of the two groups: Optuna's ramp by age, but flat for the below group of several
+        objectives (whose order by number says nothing about quality), as in Optuna 5."""
+        wb = np.ones(len(below)) if state.n_obj > 1 else default_weights(len(below))
+        return wb, default_weights(len(above))
+
+    def _sample_one(self, rng: _Rng, state: _State, col: _Column, below: np.ndarray, above: np.ndarray) -> Any:
         dist = col.dist
         size = self.n_ei_candidates
-        wb = default_weights(len(below))
-        wa = default_weights(len(above))
+        wb, wa = self._weights(state, below, above)
         if isinstance(dist, CategoricalDistribution):
             nc = len(dist.choices)
             pb = _categorical_probs(col.u[below].astype(np.intp), wb, self.prior_weight, nc)
@@ -686,8 +710,14 @@ class TPE(BaseSampler):
         best = int(np.argmax(lb.log_pdf(u) - la.log_pdf(u)))
         return values[best] if values is not None else dist.from_unit(float(u[best]))
 
+    def is_multivariate(self, history: History) -> bool:
+        """``multivariate``, or when it is null (the default), whether the study has a single objective."""
+        if self.multivariate is not None:
+            return self.multivariate
+        return len(history.objective_names) == 1
+
     def sample_joint(self, history: History, trial: FrozenTrial) -> dict[str, Any]:
-        if not self.multivariate:
+        if not self.is_multivariate(history):
             return {}
         with self._lock:
             state = self._state(history)
@@ -699,12 +729,11 @@ class TPE(BaseSampler):
             names = sorted(space)
             cols = [state.column(n, space[n]) for n in names]
             below, above = self._split(state, cols, trial.number)
-            wb = default_weights(len(below))
-            wa = default_weights(len(above))
+            wb, wa = self._weights(state, below, above)
             below, wb = _reduce(below, wb)
             above, wa = _reduce(above, wa)
-            lb = _Joint(cols, below, wb, self.prior_weight)
-            la = _Joint(cols, above, wa, self.prior_weight)
+            lb = _Joint(cols, below, wb, self.prior_weight, self.consider_endpoints)
+            la = _Joint(cols, above, wa, self.prior_weight, self.consider_endpoints)
         rng = self.rng(trial, _JOINT_SALT)
         xs = lb.sample(rng, self.n_ei_candidates)
         snapped: list[list[Any] | None] = []
