@@ -17,6 +17,8 @@ seeded study proposes the same values whichever worker process runs which trial.
 from __future__ import annotations
 
 import abc
+import threading
+import weakref
 import zlib
 from typing import Any, ClassVar
 
@@ -66,6 +68,34 @@ class BaseSampler(abc.ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(seed={self.seed!r})"
+
+
+class PerHistoryCache:
+    """Mixin for samplers that keep a model per ``History`` (weakly keyed) behind a lock. The cache and the lock
+    stay behind when the sampler is pickled to a worker process, which rebuilds its own from the store.
+
+        class MySampler(PerHistoryCache, BaseSampler):
+            def __init__(self, seed=None):
+                super().__init__(seed)
+                self._init_caches()
+    """
+
+    _states: weakref.WeakKeyDictionary[History, Any]
+    _lock: threading.RLock
+
+    def _init_caches(self) -> None:
+        self._states = weakref.WeakKeyDictionary()
+        self._lock = threading.RLock()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_states", None)
+        state.pop("_lock", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._init_caches()
 
 
 def intersection_space(history: History) -> dict[str, Distribution]:

@@ -23,14 +23,12 @@ from __future__ import annotations
 
 import bisect
 import math
-import threading
-import weakref
 from typing import Any, ClassVar
 
 import numpy as np
 
 from itero.exceptions import ConfigError
-from itero.samplers._base import BaseSampler
+from itero.samplers._base import BaseSampler, PerHistoryCache
 from itero.samplers._cmaes import check_int, first_mismatch, options_repr
 from itero.space import CategoricalDistribution, Distribution, FloatDistribution, IntDistribution
 from itero.trial import FrozenTrial, History
@@ -63,7 +61,7 @@ class _State:
         self.policies: dict[tuple[str, Distribution], _Policy] = {}
 
 
-class Reinforce(BaseSampler):
+class Reinforce(PerHistoryCache, BaseSampler):
     """One independent softmax policy per parameter, trained by REINFORCE on the history. Single objective.
 
     Options:
@@ -105,20 +103,7 @@ class Reinforce(BaseSampler):
         self.entropy = float(entropy)
         self.n_bins = n_bins
         self.window = window
-        self._states: weakref.WeakKeyDictionary[History, _State] = weakref.WeakKeyDictionary()
-        self._lock = threading.RLock()
-
-    # --- pickling (to worker processes): caches stay behind
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state.pop("_states", None)
-        state.pop("_lock", None)
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._states = weakref.WeakKeyDictionary()
-        self._lock = threading.RLock()
+        self._init_caches()
 
     def __repr__(self) -> str:
         return options_repr(self)

@@ -39,8 +39,6 @@ import inspect
 import itertools
 import math
 import operator
-import threading
-import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
@@ -49,7 +47,7 @@ from scipy.special import ndtr, ndtri
 
 from itero._ranking import mo_select, smallest
 from itero.exceptions import ConfigError
-from itero.samplers._base import BaseSampler
+from itero.samplers._base import BaseSampler, PerHistoryCache
 from itero.space import CategoricalDistribution, Distribution, FloatDistribution, IntDistribution
 from itero.trial import FrozenTrial, History, TrialState
 
@@ -521,7 +519,7 @@ def _snap(dist: Distribution, u: np.ndarray) -> tuple[np.ndarray, list[Any] | No
 
 
 # --------------------------------------------------------------------------------------------- the sampler
-class TPE(BaseSampler):
+class TPE(PerHistoryCache, BaseSampler):
     """Tree-structured Parzen Estimator (Optuna's default sampler), univariate or multivariate.
 
     Options:
@@ -588,20 +586,7 @@ class TPE(BaseSampler):
         self.constant_liar = constant_liar
         self.prior_weight = float(prior_weight)
         self.consider_endpoints = consider_endpoints
-        self._states: weakref.WeakKeyDictionary[History, _State] = weakref.WeakKeyDictionary()
-        self._lock = threading.RLock()
-
-    # --- pickling (to worker processes): caches stay behind
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state.pop("_states", None)
-        state.pop("_lock", None)
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._states = weakref.WeakKeyDictionary()
-        self._lock = threading.RLock()
+        self._init_caches()
 
     def __repr__(self) -> str:
         parts = [f"seed={self.seed!r}"]
