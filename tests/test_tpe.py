@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from itero._ranking import mo_select
+from itero._hypervolume import hypervolume
+from itero._ranking import _hv_gains, hssp_select, mo_select
 from itero._spec import spec_of
 from itero.exceptions import ConfigError
 from itero.samplers import TPE, BaseSampler, Random, intersection_space, make_sampler
@@ -290,20 +291,82 @@ def _fronts_brute_force(points: np.ndarray) -> list[int]:
     return rank.tolist()
 
 
+@pytest.mark.parametrize("tiebreak", ["crowding", "hssp"])
 @pytest.mark.parametrize(("n", "m", "k"), [(12, 2, 4), (40, 2, 5), (150, 2, 25), (150, 3, 10), (60, 3, 25)])
-def test_multi_objective_selection_takes_whole_fronts_first(n: int, m: int, k: int) -> None:
+def test_multi_objective_selection_takes_whole_fronts_first(n: int, m: int, k: int, tiebreak: str) -> None:
     for seed in range(4):
         rng = np.random.default_rng(seed)
         points = rng.integers(0, 8, size=(n, m)).astype(float)  # many ties and duplicates
         if seed % 2:
             points[:, 1] = 8 - points[:, 0] + rng.integers(0, 3, size=n)  # a trade-off front
         rank = _fronts_brute_force(points)
-        chosen = mo_select(points, k).tolist()
+        chosen = mo_select(points, k, tiebreak).tolist()
         assert len(chosen) == len(set(chosen)) == k
         worst = max(rank[i] for i in chosen)
         # Every row of a better front is chosen, nothing from a worse one.
         assert all(i in chosen for i in range(n) if rank[i] < worst)
         assert all(rank[i] <= worst for i in chosen)
+
+
+@pytest.mark.parametrize("m", [2, 3, 4])
+def test_hypervolume_gains_are_exact(m: int) -> None:
+    rng = np.random.default_rng(m)
+    ref = np.full(m, 1.1)
+    for size in (0, 1, 5):
+        pts = rng.random((size + 8, m))
+        chosen, cand = pts[:size], pts[size:]
+        base = hypervolume(chosen, ref)
+        want = [hypervolume(np.vstack([chosen, c]), ref) - base for c in cand]
+        np.testing.assert_allclose(_hv_gains(chosen, cand, np.zeros(m), ref), want, atol=1e-12)
+
+
+def _greedy_hssp_brute_force(points: np.ndarray, k: int) -> list[int]:
+    lo, hi = points.min(axis=0), points.max(axis=0)
+    z = (points - lo) / np.where(hi > lo, hi - lo, 1.0)
+    ref = np.full(points.shape[1], 1.1)
+    chosen: list[int] = []
+    for _ in range(k):
+        gains = [(hypervolume(z[[*chosen, j]], ref), -j) for j in range(len(z)) if j not in chosen]
+        chosen.append(-max(gains)[1])
+    return sorted(chosen)
+
+
+@pytest.mark.parametrize("m", [2, 3])
+def test_hssp_select_is_the_greedy_hypervolume_subset(m: int) -> None:
+    rng = np.random.default_rng(7)
+    for _ in range(10):
+        front = rng.random((14, m))
+        front /= np.linalg.norm(front, axis=1, keepdims=True)  # a concave front, as DTLZ2's
+        k = int(rng.integers(1, 14))
+        assert hssp_select(front, k).tolist() == _greedy_hssp_brute_force(front, k)
+    assert hssp_select(front, 14).tolist() == list(range(14))
+    assert hssp_select(front, 0).tolist() == []
+
+
+def test_hssp_select_takes_duplicates_last() -> None:
+    front = np.array([[0.0, 1.0, 1.0], [1.0, 0.0, 1.0], [1.0, 1.0, 0.0], [0.5, 0.5, 0.7], [0.5, 0.5, 0.7]])
+    assert hssp_select(front, 1).tolist() == [3]  # the largest box first
+    assert hssp_select(front, 4).tolist() == [0, 1, 2, 3]  # then the extremes: the duplicate adds nothing
+    dup = np.repeat(front[:1], 4, axis=0)
+    assert hssp_select(dup, 2).tolist() == [0, 1]
+
+
+def test_hssp_select_falls_back_to_crowding_distance_when_too_large() -> None:
+    rng = np.random.default_rng(0)
+    front = rng.random((40, 6))
+    chosen = hssp_select(front, 30)
+    assert len(set(chosen.tolist())) == 30
+
+
+def test_three_objective_split_breaks_ties_by_hypervolume() -> None:
+    h = History({"a": "minimize", "b": "minimize", "c": "minimize"})
+    d: dict[str, Distribution] = {"x": X}
+    rng = np.random.default_rng(1)
+    front = rng.random((25, 3))
+    front /= np.linalg.norm(front, axis=1, keepdims=True)
+    h.upsert([complete(i, {"x": float(i % 7)}, d, a=p[0], b=p[1], c=p[2]) for i, p in enumerate(front)])
+    below, _ = _split(TPE(gamma=lambda n: 6), h, 25)
+    assert below == _greedy_hssp_brute_force(front, 6)
 
 
 def test_multi_objective_split_puts_the_pareto_front_below() -> None:
