@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import platform
 import statistics
 import sys
@@ -32,32 +31,17 @@ import numpy as np
 
 RESULTS = Path(__file__).with_name("results")
 
-_H_A = np.array(
-    [[10, 3, 17, 3.5, 1.7, 8], [0.05, 10, 17, 0.1, 8, 14], [3, 3.5, 1.7, 10, 17, 8], [17, 8, 0.05, 10, 0.1, 14]]
-)
-_H_P = 1e-4 * np.array(
-    [
-        [1312, 1696, 5569, 124, 8283, 5886],
-        [2329, 4135, 8307, 3736, 1004, 9991],
-        [2348, 1451, 3522, 2883, 3047, 6650],
-        [4047, 8828, 8732, 5743, 1091, 381],
-    ]
-)
-_H_ALPHA = np.array([1.0, 1.2, 3.0, 3.2])
+sys.path.insert(0, str(Path(__file__).parent))
+from samplers import branin as _branin  # noqa: E402 - the functions of the regret benchmark
+from samplers import hartmann6 as _hartmann6  # noqa: E402
 
 
 def branin(p: dict[str, float]) -> float:
-    x, y = p["x0"], p["x1"]
-    return (
-        (y - 5.1 / (4 * math.pi**2) * x * x + 5 / math.pi * x - 6) ** 2
-        + 10 * (1 - 1 / (8 * math.pi)) * math.cos(x)
-        + 10
-    )
+    return _branin(np.array([p["x0"], p["x1"]]))[0]
 
 
 def hartmann6(p: dict[str, float]) -> float:
-    x = np.array([p[f"x{i}"] for i in range(6)])
-    return float(-(_H_ALPHA * np.exp(-(_H_A * (x - _H_P) ** 2).sum(1))).sum())
+    return _hartmann6(np.array([p[f"x{i}"] for i in range(6)]))[0]
 
 
 FUNCTIONS: dict[str, tuple[Callable[[dict[str, float]], float], list[tuple[float, float]]]] = {

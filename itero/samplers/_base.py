@@ -80,6 +80,7 @@ class PerHistoryCache:
                 self._init_caches()
     """
 
+    _CACHE_ATTRS: ClassVar[tuple[str, ...]] = ("_states", "_lock")  # what ``_init_caches`` builds
     _states: weakref.WeakKeyDictionary[History, Any]
     _lock: threading.RLock
 
@@ -89,8 +90,8 @@ class PerHistoryCache:
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state.pop("_states", None)
-        state.pop("_lock", None)
+        for key in self._CACHE_ATTRS:
+            state.pop(key, None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:

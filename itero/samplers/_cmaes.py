@@ -19,18 +19,16 @@ Evolution Strategy With Increasing Population Size* (CEC 2005) for IPOP.
 from __future__ import annotations
 
 import copy
-import inspect
 import math
-import threading
-import weakref
 import zlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from itero._spec import check_int, options_repr
 from itero.exceptions import ConfigError
-from itero.samplers._base import BaseSampler, intersection_space
+from itero.samplers._base import BaseSampler, PerHistoryCache, intersection_space
 from itero.space import CategoricalDistribution, Distribution
 from itero.trial import FrozenTrial, History
 
@@ -38,20 +36,6 @@ if TYPE_CHECKING:
     from cmaes import CMA
 
 _JOINT_SALT = "__cmaes_joint__"
-
-
-def options_repr(obj: Any) -> str:
-    """``Name(seed=..., option=value, ...)`` listing the seed and the options that differ from their defaults."""
-    parts = [f"seed={obj.seed!r}"]
-    for key, param in inspect.signature(type(obj).__init__).parameters.items():
-        if key not in ("self", "seed") and getattr(obj, key) != param.default:
-            parts.append(f"{key}={getattr(obj, key)!r}")
-    return f"{type(obj).__name__}({', '.join(parts)})"
-
-
-def check_int(sampler: str, key: str, value: Any, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ConfigError(f"{sampler} option {key!r} must be an integer >= {low}, got {value!r}")
 
 
 def first_mismatch(numbers: list[int], trials: list[FrozenTrial]) -> int:
@@ -80,7 +64,7 @@ class _Replay:
         self.numbers: list[int] = []  # numbers of the usable completed trials, in order
 
 
-class CMAES(BaseSampler):
+class CMAES(PerHistoryCache, BaseSampler):
     """CMA-ES over the float and int parameters that every finished trial has.
 
     Integers are searched through the unit cube and rounded (``dist.from_unit``). Categorical parameters are
@@ -128,20 +112,7 @@ class CMAES(BaseSampler):
         self.population_size = population_size
         self.restarts = restarts
         self.n_startup_trials = n_startup_trials
-        self._cache: weakref.WeakKeyDictionary[History, dict[tuple[Any, ...], _Replay]] = weakref.WeakKeyDictionary()
-        self._lock = threading.RLock()
-
-    # --- pickling (to worker processes): caches stay behind
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state.pop("_cache", None)
-        state.pop("_lock", None)
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._cache = weakref.WeakKeyDictionary()
-        self._lock = threading.RLock()
+        self._init_caches()  # per history: {space key: replay}
 
     def __repr__(self) -> str:
         return options_repr(self)
@@ -181,9 +152,9 @@ class CMAES(BaseSampler):
         if len(completed) < max(self.n_startup_trials, 1):
             return None
         with self._lock:
-            replays = self._cache.get(history)
+            replays = self._states.get(history)
             if replays is None:
-                replays = self._cache[history] = {}
+                replays = self._states[history] = {}
             key = (self._base_seed(history), *space.items())
             replay = replays.get(key)
             if replay is None:

@@ -23,9 +23,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from itero._spec import check_int, options_repr
 from itero.exceptions import ConfigError
 from itero.samplers._base import BaseSampler, intersection_space
-from itero.samplers._cmaes import check_int, options_repr
 from itero.space import CategoricalDistribution, Distribution, FloatDistribution, IntDistribution
 from itero.trial import FrozenTrial, History
 

@@ -46,15 +46,13 @@ left the GP in Hartmann-6's local optimum on 8 of 10 seeds against 4 of 10 with 
 from __future__ import annotations
 
 import contextlib
-import inspect
-import threading
-import weakref
 from typing import Any, ClassVar, cast
 
 import numpy as np
 
+from itero._spec import options_repr
 from itero.exceptions import ConfigError
-from itero.samplers._base import BaseSampler, intersection_space
+from itero.samplers._base import BaseSampler, PerHistoryCache, intersection_space
 from itero.samplers._gp_kernel import (
     Posterior,
     default_theta,
@@ -279,7 +277,7 @@ class _State:
 
 
 # --------------------------------------------------------------------------------------------- the sampler
-class GP(BaseSampler):
+class GP(PerHistoryCache, BaseSampler):
     """Gaussian-process BO with log expected improvement; see the module docstring for the method.
 
     Options:
@@ -323,26 +321,8 @@ class GP(BaseSampler):
         self.pending = pending
         self._init_caches()
 
-    def _init_caches(self) -> None:
-        self._states: weakref.WeakKeyDictionary[History, _State] = weakref.WeakKeyDictionary()
-        self._lock = threading.RLock()
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        for key in ("_states", "_lock"):
-            state.pop(key, None)
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._init_caches()
-
     def __repr__(self) -> str:
-        parts = [f"seed={self.seed!r}"]
-        for key, param in inspect.signature(GP.__init__).parameters.items():
-            if key not in ("self", "seed") and getattr(self, key) != param.default:
-                parts.append(f"{key}={getattr(self, key)!r}")
-        return f"GP({', '.join(parts)})"
+        return options_repr(self)
 
     # --- the contract
     def sample(self, history: History, trial: FrozenTrial, name: str, dist: Distribution) -> Any:

@@ -26,13 +26,13 @@ sampler object) proposes the same child for the same trial number and history.
 from __future__ import annotations
 
 import bisect
-import inspect
 import math
 from typing import Any, ClassVar
 
 import numpy as np
 
 from itero._ranking import constrained_rank_order, constrained_select
+from itero._spec import options_repr
 from itero.exceptions import ConfigError
 from itero.samplers._base import BaseSampler, intersection_space
 from itero.space import CategoricalDistribution, Distribution
@@ -97,11 +97,7 @@ class NSGA2(BaseSampler):
         self.sigma = sigma
 
     def __repr__(self) -> str:
-        parts = [f"seed={self.seed!r}"]
-        for key, param in inspect.signature(NSGA2.__init__).parameters.items():
-            if key not in ("self", "seed") and getattr(self, key) != param.default:
-                parts.append(f"{key}={getattr(self, key)!r}")
-        return f"NSGA2({', '.join(parts)})"
+        return options_repr(self)
 
     # --- the population
     def parents(self, history: History, generation: int) -> list[FrozenTrial]:

@@ -18,15 +18,15 @@ infeasible trials keep their constraint values in the view, so TPE counts them a
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import threading
 import weakref
 from typing import Any, ClassVar
 
 import numpy as np
 
+from itero._spec import options_repr
 from itero.exceptions import ConfigError
-from itero.samplers._base import BaseSampler
+from itero.samplers._base import BaseSampler, PerHistoryCache
 from itero.samplers._tpe import TPE
 from itero.space import Distribution
 from itero.trial import FrozenTrial, History, TrialState
@@ -35,7 +35,7 @@ _SALT = "__parego_weights__"
 _METRIC = "parego"
 
 
-class ParEGO(BaseSampler):
+class ParEGO(PerHistoryCache, BaseSampler):
     """ParEGO (``"parego"``): random augmented-Tchebycheff scalarisations modelled by TPE.
 
     Options: ``rho`` (>= 0, default 0.05), the weight of the augmentation term; ``n_startup_trials``,
@@ -64,28 +64,16 @@ class ParEGO(BaseSampler):
             self._tpe = TPE(seed, n_startup_trials, n_ei_candidates, multivariate)
         except ConfigError as exc:
             raise ConfigError(f"parego: {exc}") from None
-        self._init_cache()
+        self._init_caches()
 
-    def _init_cache(self) -> None:
-        self._lock = threading.Lock()
-        self._last: tuple[weakref.ref[History], int, int, History] | None = None
+    _CACHE_ATTRS = ("_lock", "_last")
 
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state.pop("_lock", None)
-        state.pop("_last", None)
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._init_cache()
+    def _init_caches(self) -> None:
+        self._lock = threading.RLock()
+        self._last: tuple[weakref.ref[History], int, int, History] | None = None  # the latest view, reused
 
     def __repr__(self) -> str:
-        parts = [f"seed={self.seed!r}"]
-        for key, param in inspect.signature(ParEGO.__init__).parameters.items():
-            if key not in ("self", "seed") and getattr(self, key) != param.default:
-                parts.append(f"{key}={getattr(self, key)!r}")
-        return f"ParEGO({', '.join(parts)})"
+        return options_repr(self)
 
     def weights(self, trial: FrozenTrial, n_objectives: int) -> np.ndarray:
         """The trial's weight vector: uniform on the simplex, drawn from the trial's generator."""

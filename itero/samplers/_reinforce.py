@@ -27,9 +27,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from itero._spec import check_int, options_repr
 from itero.exceptions import ConfigError
 from itero.samplers._base import BaseSampler, PerHistoryCache
-from itero.samplers._cmaes import check_int, first_mismatch, options_repr
+from itero.samplers._cmaes import first_mismatch
 from itero.space import CategoricalDistribution, Distribution, FloatDistribution, IntDistribution
 from itero.trial import FrozenTrial, History
 

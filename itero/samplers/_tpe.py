@@ -35,7 +35,6 @@ Details:
 from __future__ import annotations
 
 import contextlib
-import inspect
 import itertools
 import math
 import operator
@@ -46,6 +45,7 @@ import numpy as np
 from scipy.special import ndtr, ndtri
 
 from itero._ranking import mo_select, smallest
+from itero._spec import options_repr
 from itero.exceptions import ConfigError
 from itero.samplers._base import BaseSampler, PerHistoryCache
 from itero.space import CategoricalDistribution, Distribution, FloatDistribution, IntDistribution
@@ -589,11 +589,7 @@ class TPE(PerHistoryCache, BaseSampler):
         self._init_caches()
 
     def __repr__(self) -> str:
-        parts = [f"seed={self.seed!r}"]
-        for key, param in inspect.signature(TPE.__init__).parameters.items():
-            if key not in ("self", "seed") and getattr(self, key) != param.default:
-                parts.append(f"{key}={getattr(self, key)!r}")
-        return f"TPE({', '.join(parts)})"
+        return options_repr(self)
 
     # --- the model
     def _n_below(self, n: int, n_obj: int = 1) -> int:

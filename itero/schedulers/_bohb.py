@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import dataclasses
 
+from itero._spec import check_int
 from itero.schedulers._halving import Hyperband
-from itero.schedulers._rungs import check_int, report_at
+from itero.schedulers._rungs import report_at
 from itero.trial import FrozenTrial, History, TrialState
 
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.PAUSED)

@@ -26,9 +26,10 @@ import math
 import numpy as np
 
 from itero._ranking import rank_order
+from itero._spec import check_int
 from itero.exceptions import ConfigError
 from itero.schedulers._base import BaseScheduler, Decision, Suggestion
-from itero.schedulers._rungs import check_int, crossed_at, highest_rung, report_at, rung_steps, rung_table
+from itero.schedulers._rungs import crossed_at, highest_rung, report_at, rung_steps, rung_table
 from itero.trial import FrozenTrial, History, TrialState
 
 

@@ -15,8 +15,8 @@ from typing import ClassVar
 
 import numpy as np
 
+from itero._spec import check_int
 from itero.schedulers._base import BaseScheduler, Decision
-from itero.schedulers._rungs import check_int
 from itero.trial import FrozenTrial, History, TrialState
 
 

@@ -31,9 +31,10 @@ from typing import Any
 import numpy as np
 
 from itero._ranking import rank_order
+from itero._spec import check_int
 from itero.exceptions import ConfigError
 from itero.schedulers._base import BaseScheduler, Decision, Suggestion
-from itero.schedulers._rungs import check_fraction, check_int, rung_table
+from itero.schedulers._rungs import check_fraction, rung_table
 from itero.space import CategoricalDistribution, Distribution, FloatDistribution, IntDistribution
 from itero.trial import FrozenTrial, History, TrialState
 

@@ -19,15 +19,6 @@ from itero.trial import FrozenTrial, History
 _MAX_RUNGS = 64
 
 
-def check_int(owner: str, key: str, value: object, low: int, allow_none: bool = False) -> None:
-    """Validate an integer option of a scheduler, naming it in the message."""
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        suffix = " or null" if allow_none else ""
-        raise ConfigError(f"{owner} option {key!r} must be an integer >= {low}{suffix}, got {value!r}")
-
-
 def check_fraction(owner: str, key: str, value: object, low: float, high: float) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not low < value <= high:
         raise ConfigError(f"{owner} option {key!r} must be a number in ({low}, {high}], got {value!r}")

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import math
 
+from itero._spec import check_int
 from itero.exceptions import ConfigError
 from itero.schedulers._base import Decision, Suggestion
 from itero.schedulers._halving import _Halving
-from itero.schedulers._rungs import check_int, crossed_at, highest_rung, report_at, rung_table
+from itero.schedulers._rungs import crossed_at, highest_rung, report_at, rung_table
 from itero.trial import FrozenTrial, History, TrialState
 
 _ENDED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAILED)

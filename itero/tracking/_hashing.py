@@ -17,6 +17,7 @@ import hashlib
 import logging
 import os
 import sqlite3
+import sys
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -173,12 +174,12 @@ def _hash_tensor(h: Any, t: Any) -> dict[str, Any]:
 
 
 def _is_tensor(x: Any) -> bool:
-    torch = __import__("sys").modules.get("torch")
+    torch = sys.modules.get("torch")
     return torch is not None and isinstance(x, torch.Tensor)
 
 
 def _is_torch_dataset(x: Any) -> bool:
-    torch = __import__("sys").modules.get("torch")
+    torch = sys.modules.get("torch")
     return torch is not None and isinstance(x, torch.utils.data.Dataset)
 
 

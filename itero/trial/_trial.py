@@ -34,6 +34,7 @@ from itero.space import (
     check_compatible,
 )
 from itero.store import RunCost, dump_state, load_state
+from itero.tracking import session_datasets, version_of
 from itero.trial._frozen import CONSTRAINTS_KEY, FrozenTrial, TrialCost
 from itero.trial._state import TrialState
 
@@ -95,8 +96,6 @@ class Trial:
         self._energy_run = 0.0  # written so far by this run
         self._datasets: dict[str, str] = dict(datasets or {})
         self._datasets_dirty = False
-        from itero.tracking import session_datasets
-
         for version in session_datasets().values():
             self.track_dataset(version.name, version)
         self._started_at = time.time()
@@ -176,7 +175,7 @@ class Trial:
     def record_param(self, name: str, value: float, distribution: Distribution | None = None) -> None:
         """Record a parameter the objective tuned itself (e.g. by hypergradients) rather than one the sampler
         proposed; recording it again updates it. ``distribution`` defaults to a wide range holding the value."""
-        if name in self._params and self._distributions.get(name) is not None and not self._recorded(name):
+        if name in self._params and self._distributions.get(name) is not None and name not in self._tuned:
             raise SpaceError(f"parameter {name!r} was suggested by the sampler; record tuned values under another name")
         value = float(value)
         if not math.isfinite(value):
@@ -190,9 +189,6 @@ class Trial:
         self._distributions[name] = dist
         self._tuned.add(name)
         self._params_dirty = True
-
-    def _recorded(self, name: str) -> bool:
-        return name in self._tuned
 
     def set_user_attr(self, key: str, value: Any) -> None:
         """Attach a JSON-serialisable value to the trial (shown by ``itero show``)."""
@@ -231,8 +227,6 @@ class Trial:
     # ------------------------------------------------------------------ state and steps
     def track_dataset(self, name: str, data: Any) -> DatasetVersion:
         """Record the version of dataset ``name`` this trial uses (see ``itero.track_dataset``)."""
-        from itero.tracking import version_of
-
         version = version_of(name, data)
         if self._datasets.get(name) != version.digest:
             self._datasets[name] = version.digest
