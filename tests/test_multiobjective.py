@@ -154,6 +154,47 @@ def test_nsga2_parents_are_elitist():
     assert sampler.parents(history, 0) == []
 
 
+def test_nsga2_cached_generations_follow_late_and_replaced_trials():
+    """Trials of an early generation that complete late, or are replaced, change the parents: a sampler with a
+    warm cache must answer what a fresh one computes from the same history."""
+    rng = np.random.default_rng(5)
+    dist = {"x": itero.space.FloatDistribution(0, 1)}
+    h = History({"a": "minimize", "b": "minimize"})
+
+    def done(number: int, x: float) -> FrozenTrial:
+        return FrozenTrial(number + 1, number, TrialState.COMPLETE, {"x": x}, dict(dist), {"a": x, "b": (1 - x) ** 2})
+
+    late = [3, 7, 12, 25]
+    h.upsert([done(i, float(rng.random())) for i in range(40) if i not in late])
+    warm = NSGA2(seed=0, population_size=10)
+    for number in [*late, -1]:
+        assert warm.parents(h, 4) == NSGA2(seed=0, population_size=10).parents(h, 4)
+        if number >= 0:
+            h.upsert([done(number, 0.01 * number)])  # arrives after later generations were cached
+    h.upsert([done(12, 0.99)])  # replaced
+    assert warm.parents(h, 4) == NSGA2(seed=0, population_size=10).parents(h, 4)
+    assert [t.params["x"] for t in warm.parents(h, 4)].count(0.12) == 0
+
+
+def test_intersection_space_follows_arrivals_and_drops():
+    from itero.samplers import intersection_space
+    from itero.space import FloatDistribution
+
+    h = History({"a": "minimize"})
+    x, y, y2 = FloatDistribution(0, 1), FloatDistribution(0, 2), FloatDistribution(0, 3)
+
+    def trial(number: int, dists: dict[str, Any], state: TrialState = TrialState.COMPLETE) -> FrozenTrial:
+        return FrozenTrial(number + 1, number, state, dict.fromkeys(dists, 0.5), dists, {"a": 1.0})
+
+    assert intersection_space(h) == {}
+    h.upsert([trial(1, {"x": x, "y": y})])
+    assert intersection_space(h) == {"x": x, "y": y}
+    h.upsert([trial(0, {"x": x, "y": y2})])  # arrives out of order
+    assert intersection_space(h) == {"x": x}
+    h.upsert([trial(0, {"x": x, "y": y2}, TrialState.PRUNED)])  # no longer completed
+    assert intersection_space(h) == {"x": x, "y": y}
+
+
 def test_options_are_validated():
     for bad in (
         {"population_size": 1},

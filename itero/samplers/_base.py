@@ -99,14 +99,43 @@ class PerHistoryCache:
         self._init_caches()
 
 
+class _Intersection:
+    """The intersection over one history's completed trials, kept up to date from the trials that arrive."""
+
+    __slots__ = ("epoch", "seen", "space")
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+        self.seen = 0  # arrivals folded in
+        self.space: dict[str, Distribution] | None = None  # None before the first trial
+
+
+_INTERSECTIONS: weakref.WeakKeyDictionary[History, _Intersection] = weakref.WeakKeyDictionary()
+_INTERSECTIONS_LOCK = threading.Lock()
+
+
 def intersection_space(history: History) -> dict[str, Distribution]:
-    """Parameters that every finished trial has, with the same range (the space a joint proposal can cover)."""
-    space: dict[str, Distribution] | None = None
-    for t in history.completed():
-        if space is None:
-            space = dict(t.distributions)
+    """Parameters that every finished trial has, with the same range (the space a joint proposal can cover).
+
+    Kept per history and brought up to date from the trials completed since the last call, so it costs what
+    they number rather than the study's size."""
+    with _INTERSECTIONS_LOCK:
+        cache = _INTERSECTIONS.get(history)
+        epoch = history.completed_epoch
+        if cache is None or cache.epoch != epoch:
+            cache = _INTERSECTIONS[history] = _Intersection(epoch)
+            arrivals: list[FrozenTrial] = history.completed()
+            cache.seen = len(history.completed_arrivals())
         else:
-            space = {k: d for k, d in space.items() if t.distributions.get(k) == d}
-        if not space:
-            return {}
+            all_arrivals = history.completed_arrivals()
+            arrivals = all_arrivals[cache.seen :]
+            cache.seen = len(all_arrivals)
+        space = cache.space
+        for t in arrivals:
+            if space is None:
+                space = dict(t.distributions)
+            elif space:
+                dists = t.distributions
+                space = {k: d for k, d in space.items() if dists.get(k) == d}
+        cache.space = space
     return {k: d for k, d in (space or {}).items() if not d.is_single()}

@@ -9,8 +9,9 @@ by non-dominated rank then crowding distance — under *constrained domination* 
 from two binary tournaments, a crossover (uniform or SBX) and a mutation (polynomial or Gaussian) in the unit cube
 of each parameter; categories are crossed uniformly and reset at random.
 
-Nothing is kept between calls: the parents are recomputed from the history, so every peer worker (and a fresh
-sampler object) proposes the same child for the same trial number and history.
+The parents are a function of the history alone, so every peer worker (and a fresh sampler object) proposes the
+same child for the same trial number and history. Each generation's survivors are cached per history with the
+number of completed trials they were computed from, and recomputed from the first generation whose count changed.
 
     >>> import itero
     >>> study = itero.create_study("zdt", storage="sqlite://", objectives={"f1": "minimize", "f2": "minimize"},
@@ -25,7 +26,6 @@ sampler object) proposes the same child for the same trial number and history.
 
 from __future__ import annotations
 
-import bisect
 import math
 from typing import Any, ClassVar
 
@@ -34,7 +34,7 @@ import numpy as np
 from itero._ranking import constrained_rank_order, constrained_select
 from itero._spec import options_repr
 from itero.exceptions import ConfigError
-from itero.samplers._base import BaseSampler, intersection_space
+from itero.samplers._base import BaseSampler, PerHistoryCache, intersection_space
 from itero.space import CategoricalDistribution, Distribution
 from itero.trial import FrozenTrial, History
 
@@ -43,7 +43,7 @@ _MUTATIONS = ("polynomial", "gaussian")
 _SALT = "__nsga2__"
 
 
-class NSGA2(BaseSampler):
+class NSGA2(PerHistoryCache, BaseSampler):
     """NSGA-II (``"nsga2"``), for one or several objectives, with constrained domination.
 
     Options:
@@ -95,6 +95,7 @@ class NSGA2(BaseSampler):
         self.eta_crossover = eta_crossover
         self.eta_mutation = eta_mutation
         self.sigma = sigma
+        self._init_caches()
 
     def __repr__(self) -> str:
         return options_repr(self)
@@ -102,22 +103,13 @@ class NSGA2(BaseSampler):
     # --- the population
     def parents(self, history: History, generation: int) -> list[FrozenTrial]:
         """The parents of ``generation``, best first (crowded comparison; empty for generation 0)."""
-        done = history.completed()
-        numbers = [t.number for t in done]
-        size = self.population_size
-        pop: list[FrozenTrial] = []
-        for g in range(generation):
-            lo = bisect.bisect_left(numbers, g * size)
-            hi = bisect.bisect_left(numbers, (g + 1) * size)
-            pool = pop + done[lo:hi]
-            if len(pool) > size:
-                points, violation = _points(history, pool)
-                pool = [pool[i] for i in constrained_select(points, violation, size)]
-            pop = pool
-        if not pop:
+        if generation <= 0:
             return []
-        points, violation = _points(history, pop)
-        return [pop[i] for i in constrained_rank_order(points, violation)]
+        with self._lock:
+            cache = self._states.get(history)
+            if cache is None or cache.epoch != history.completed_epoch:
+                cache = self._states[history] = _Generations(history.completed_epoch)
+            return cache.parents(history, generation, self.population_size)
 
     def sample_joint(self, history: History, trial: FrozenTrial) -> dict[str, Any]:
         generation = trial.number // self.population_size
@@ -176,6 +168,47 @@ class NSGA2(BaseSampler):
 
     def sample(self, history: History, trial: FrozenTrial, name: str, dist: Distribution) -> Any:
         return dist.from_unit(float(self.rng(trial, name).random()))
+
+
+class _Generations:
+    """Survivors of each generation of one history: ``pops[g]`` are the parents of generation ``g + 1``,
+    computed when ``counts[g]`` trials numbered below ``(g + 1) * size`` had completed."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+        self.counts: list[int] = []
+        self.pops: list[list[FrozenTrial]] = []
+        self.ranked: dict[int, list[FrozenTrial]] = {}  # generation -> its parents, best first
+
+    def parents(self, history: History, generation: int, size: int) -> list[FrozenTrial]:
+        done = history.completed()
+        valid = 0  # the first generation whose cached survivors are stale
+        while valid < min(generation, len(self.counts)):
+            if self.counts[valid] != history.count_completed_below((valid + 1) * size):
+                break
+            valid += 1
+        if valid < len(self.counts):
+            del self.counts[valid:], self.pops[valid:]
+            self.ranked = {g: r for g, r in self.ranked.items() if g <= valid}
+        for g in range(valid, generation):
+            lo = history.count_completed_below(g * size)
+            hi = history.count_completed_below((g + 1) * size)
+            pool = (self.pops[g - 1] if g else []) + done[lo:hi]
+            if len(pool) > size:
+                points, violation = _points(history, pool)
+                pool = [pool[i] for i in constrained_select(points, violation, size)]
+            self.counts.append(hi)
+            self.pops.append(pool)
+        ranked = self.ranked.get(generation)
+        if ranked is None:
+            pop = self.pops[generation - 1]
+            if pop:
+                points, violation = _points(history, pop)
+                ranked = [pop[i] for i in constrained_rank_order(points, violation)]
+            else:
+                ranked = []
+            self.ranked[generation] = ranked
+        return ranked
 
 
 def _points(history: History, trials: list[FrozenTrial]) -> tuple[np.ndarray, np.ndarray]:

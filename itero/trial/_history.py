@@ -73,6 +73,21 @@ class History:
         """COMPLETE trials that carry a finite value for every objective, in order of number (do not modify)."""
         return self._completed.items
 
+    @property
+    def completed_epoch(self) -> int:
+        """Changes whenever a trial of ``completed()`` is replaced or dropped, not when one is added: a cache over
+        ``completed()`` that saw this epoch and the first ``k`` of ``completed_arrivals()`` can bring itself up
+        to date from the arrivals after ``k``."""
+        return self._completed.rewrites
+
+    def completed_arrivals(self) -> list[FrozenTrial]:
+        """The trials added to ``completed()``, in the order they arrived (do not modify)."""
+        return self._completed.arrivals
+
+    def count_completed_below(self, number: int) -> int:
+        """How many trials of ``completed()`` have a number below ``number`` (O(log n))."""
+        return bisect.bisect_left(self._completed.numbers, number)
+
     def with_state(self, *states: TrialState) -> list[FrozenTrial]:
         """Trials in any of ``states``, in order of number; costs what they number, not the study's size."""
         out = [t for s in states for t in self._by_state[s].values()]
@@ -104,22 +119,28 @@ class _ByNumber:
 
     def __init__(self) -> None:
         self.items: list[FrozenTrial] = []
-        self._numbers: list[int] = []
+        self.numbers: list[int] = []
+        self.arrivals: list[FrozenTrial] = []  # new numbers, in the order they came
+        self.rewrites = 0  # replacements and drops
 
     def put(self, t: FrozenTrial) -> None:
-        numbers = self._numbers
+        numbers = self.numbers
         if not numbers or t.number > numbers[-1]:
             numbers.append(t.number)
             self.items.append(t)
+            self.arrivals.append(t)
             return
         i = bisect.bisect_left(numbers, t.number)
         if i < len(numbers) and numbers[i] == t.number:
             self.items[i] = t
+            self.rewrites += 1
         else:
             numbers.insert(i, t.number)
             self.items.insert(i, t)
+            self.arrivals.append(t)
 
     def drop(self, t: FrozenTrial) -> None:
-        i = bisect.bisect_left(self._numbers, t.number)
-        if i < len(self._numbers) and self._numbers[i] == t.number:
-            del self._numbers[i], self.items[i]
+        i = bisect.bisect_left(self.numbers, t.number)
+        if i < len(self.numbers) and self.numbers[i] == t.number:
+            del self.numbers[i], self.items[i]
+            self.rewrites += 1
