@@ -7,9 +7,14 @@ point (1.1, 10) for ZDT and 1.1 per objective for DTLZ2; higher is better): ZDT1
 Pairs: itero tpe / Optuna TPESampler (multivariate off), gp / GPSampler, cmaes / CmaEsSampler, nsga2 /
 NSGAIISampler, random / RandomSampler, and itero-only samplers (evolution, reinforce, parego) for reference. Only
 samplers registered in ``itero.samplers.SAMPLERS`` are run. Every method sees the same seeds; medians over seeds.
+Each itero sampler with an Optuna counterpart gets a verdict at the last checkpoint: the 95% bootstrap interval of
+the difference of the two medians (seeds resampled with replacement, 2,000 times); "better" or "worse" when the
+interval excludes 0, "tie" when it does not. With a few seeds a bimodal outcome (a run that finds the global
+basin or not) moves a median a lot, hence the interval.
 
     python benchmarks/samplers.py --seeds 10                     # writes results/samplers.{json,md}
     python benchmarks/samplers.py --seeds 3 --functions branin zdt1 --trials 60
+    python benchmarks/samplers.py --merge a.json b.json          # one table from runs split by function
 """
 
 from __future__ import annotations
@@ -177,7 +182,23 @@ def main() -> None:
     parser.add_argument("--samplers", nargs="+", default=None, help="only these samplers (both tools)")
     parser.add_argument("--tools", nargs="+", default=["itero", "optuna"], choices=["itero", "optuna"])
     parser.add_argument("--out", type=Path, default=RESULTS / "samplers")
+    parser.add_argument(
+        "--merge",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="only merge these result JSON files (runs split by function)",
+    )
     args = parser.parse_args()
+    if args.merge:
+        parts = [json.loads(p.read_text()) for p in args.merge]
+        meta = dict(parts[0]["meta"])
+        meta["command"] = " + ".join(p["meta"]["command"] for p in parts)
+        meta["minutes"] = max(p["meta"]["minutes"] for p in parts)
+        runs = [r for p in parts for r in p["runs"]]
+        args.out.with_suffix(".json").write_text(json.dumps({"meta": meta, "runs": runs}, indent=1))
+        args.out.with_suffix(".md").write_text(render(meta, runs))
+        return
     runs: list[dict[str, Any]] = []
     t_start = time.time()
     for fn_name in args.functions:
@@ -236,8 +257,13 @@ def render(meta: dict[str, Any], runs: list[dict[str, Any]]) -> str:
         checkpoints = sorted({int(c) for r in mine for c in r["score"]})
         kind = "regret" if FUNCTIONS[fn_name][2] == 1 else "hypervolume"
         lines += [f"## {fn_name} ({kind})", ""]
-        lines.append("| sampler | tool | n | " + " | ".join(f"{c} trials" for c in checkpoints) + " | ms/trial |")
-        lines.append("| --- | --- | ---: | " + " | ".join("---:" for _ in checkpoints) + " | ---: |")
+        last = str(checkpoints[-1])
+        lines.append(
+            "| sampler | tool | n | "
+            + " | ".join(f"{c} trials" for c in checkpoints)
+            + f" | ms/trial | itero − Optuna at {last} (95% CI) |"
+        )
+        lines.append("| --- | --- | ---: | " + " | ".join("---:" for _ in checkpoints) + " | ---: | --- |")
         for sampler in dict.fromkeys(r["sampler"] for r in mine):
             for tool in ("itero", "optuna"):
                 rows = [r for r in mine if r["sampler"] == sampler and r["tool"] == tool]
@@ -248,9 +274,35 @@ def render(meta: dict[str, Any], runs: list[dict[str, Any]]) -> str:
                     vals = [r["score"][str(c)] for r in rows if str(c) in r["score"]]
                     cells.append(f"{statistics.median(vals):.4g}" if vals else "—")
                 ms = statistics.median(r["ms_per_trial"] for r in rows)
-                lines.append(f"| {sampler} | {tool} | {len(rows)} | " + " | ".join(cells) + f" | {ms:.1f} |")
+                other = [r for r in mine if r["sampler"] == sampler and r["tool"] == "optuna"]
+                verdict = ""
+                if tool == "itero" and other:
+                    verdict = compare(
+                        [r["score"][last] for r in rows if last in r["score"]],
+                        [r["score"][last] for r in other if last in r["score"]],
+                        higher_is_better=kind == "hypervolume",
+                    )
+                lines.append(
+                    f"| {sampler} | {tool} | {len(rows)} | " + " | ".join(cells) + f" | {ms:.1f} | {verdict} |"
+                )
         lines.append("")
     return "\n".join(lines) + "\n"
+
+
+def compare(mine: list[float], theirs: list[float], higher_is_better: bool, n_boot: int = 2000) -> str:
+    """The difference of medians (mine − theirs), its 95% bootstrap interval, and a verdict."""
+    if not mine or not theirs:
+        return ""
+    rng = np.random.default_rng(0)
+    a, b = np.asarray(mine, dtype=float), np.asarray(theirs, dtype=float)
+    boot_a = np.median(rng.choice(a, (n_boot, len(a))), axis=1)
+    boot_b = np.median(rng.choice(b, (n_boot, len(b))), axis=1)
+    lo, hi = np.percentile(boot_a - boot_b, [2.5, 97.5])
+    diff = float(np.median(a) - np.median(b))
+    verdict = "tie"
+    if lo > 0 or hi < 0:
+        verdict = "**better**" if (lo > 0) == higher_is_better else "**worse**"
+    return f"{diff:+.3g} [{lo:+.3g}, {hi:+.3g}] {verdict}"
 
 
 if __name__ == "__main__":

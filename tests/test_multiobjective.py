@@ -75,6 +75,35 @@ def run_zdt1(sampler: Any, n_trials: int) -> float:
     return study.hypervolume(REF)
 
 
+@pytest.mark.parametrize(("m", "n"), [(4, 60), (5, 30), (6, 12)])
+def test_monte_carlo_hypervolume_is_close_to_exact(m: int, n: int) -> None:
+    rng = np.random.default_rng(m)
+    x = np.abs(rng.standard_normal((n, m)))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)  # a front on the sphere, as DTLZ2's
+    ref = np.full(m, 1.1)
+    exact = hypervolume(x, ref, method="exact")
+    approx = hypervolume(x, ref, method="monte_carlo")
+    assert abs(approx / exact - 1) < 0.005, (approx, exact)
+    assert hypervolume(x, ref, method="monte_carlo") == approx  # repeatable
+    assert hypervolume(x, ref) == exact  # "auto" is exact for fronts this small
+
+
+def test_auto_hypervolume_estimates_large_fronts_of_many_objectives() -> None:
+    rng = np.random.default_rng(0)
+    x = np.abs(rng.standard_normal((300, 6)))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    value = hypervolume(x, np.full(6, 1.1))  # WFG would take minutes here
+    assert value == hypervolume(x, np.full(6, 1.1), method="monte_carlo")
+    assert hypervolume(x[:10], np.full(6, 1.1), method="exact") < value < 1.1**6
+
+
+def test_hypervolume_rejects_a_bad_method_or_sample_count() -> None:
+    with pytest.raises(ValueError, match="method must be one of"):
+        hypervolume([[1.0, 1.0]], [2.0, 2.0], method="wfg")
+    with pytest.raises(ValueError, match="samples must be a positive integer"):
+        hypervolume([[1.0, 1.0]], [2.0, 2.0], samples=0)
+
+
 def test_nsga2_on_zdt1_approaches_the_front_and_beats_random():
     # Measured (5-D ZDT1, 400 trials, seeds 0-2): NSGA-II (population 20) reaches 0.83-0.89 of the optimum's
     # hypervolume (0.8766 with reference (1.1, 1.1)); random search 0.00-0.16.

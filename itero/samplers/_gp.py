@@ -30,8 +30,12 @@ How a trial is proposed (``sample_joint``, over the parameters every finished tr
 - **Acquisition.** Log expected improvement (Ament et al. 2023), scored on ``n_candidates`` (2048) points of a
   scrambled Sobol set (as in Optuna: preliminary samples, then local search). ``n_polish`` (10) local searches
   start from the best candidate, the best trial, and candidates drawn with probability proportional to EI
-  (Optuna's roulette); they run jointly by L-BFGS-B (up to 100 iterations) in the continuous dimensions,
-  each rescaled by its lengthscale so the problem is well conditioned (discrete dimensions stay on their grid).
+  (Optuna's roulette). Each is its own L-BFGS-B run (up to 200 iterations, stopping at a projected gradient of
+  0.01, as Optuna) in the continuous dimensions, each rescaled by its lengthscale so the problem is well
+  conditioned (discrete dimensions stay on their grid); the runs are interleaved so that the posterior is
+  evaluated on all of them at once (``itero.samplers._lbfgsb``). An earlier version ran one L-BFGS-B on the
+  sum of all starts: the runs then stopped together, some short of their maximum, and on fixed Hartmann-6
+  histories 5 of 40 proposals missed the acquisition's maximum that Optuna found (2 of 40 now).
 - **Parallel trials** are handled by a *kriging believer*: trials still running (or waiting) whose parameters
   cover the space are added as observations at the model's posterior mean, which keeps the mean and shrinks the
   variance there; a fantasy better than the best trial becomes the incumbent of the expected improvement. So the
@@ -62,6 +66,7 @@ from itero.samplers._gp_kernel import (
     neg_log_posterior,
     short_theta,
 )
+from itero.samplers._lbfgsb import batched_lbfgsb
 from itero.space import CategoricalDistribution, Distribution, FloatDistribution, IntDistribution
 from itero.trial import FrozenTrial, History, TrialState
 
@@ -413,35 +418,24 @@ class GP(PerHistoryCache, BaseSampler):
         return polished[j] if pscore[j] > score[i_best] else C[i_best]
 
 
-def _polish(gp: Posterior, starts: np.ndarray, cont: np.ndarray, best: float, maxiter: int = 100) -> np.ndarray:
-    """Maximise the summed log EI of ``starts`` jointly over their continuous columns (bounds [0, 1])."""
-    k, c = len(starts), len(cont)
-    base = starts.copy()
+def _polish(gp: Posterior, starts: np.ndarray, cont: np.ndarray, best: float, maxiter: int = 200) -> np.ndarray:
+    """Maximise log EI from each of ``starts`` over their continuous columns (bounds [0, 1]): independent
+    L-BFGS-B runs, in coordinates divided by the lengthscales (well conditioned), evaluated in batches."""
     ls = 1.0 / gp.inv_ls[cont]
 
-    def f(v: np.ndarray) -> tuple[float, np.ndarray]:
-        Xs = base.copy()
-        Xs[:, cont] = v.reshape(k, c) * ls
+    def fg(V: np.ndarray, runs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        Xs = starts[runs]
+        Xs[:, cont] = V * ls
         mu, var, dmu, dvar = gp.predict_grad(Xs)
         sigma = np.sqrt(var)
         val, dval_dmu, dval_dsigma = log_ei_grad(mu, sigma, best)
         grad = dval_dmu[:, None] * dmu + (dval_dsigma / (2.0 * sigma))[:, None] * dvar
-        return -float(val.sum()), -(grad[:, cont] * ls).ravel()
+        return -val, -(grad[:, cont] * ls)
 
-    import scipy.optimize  # imported when first needed: ~0.3 s
-
-    res = scipy.optimize.minimize(
-        f,
-        (base[:, cont] / ls).ravel(),
-        jac=True,
-        method="L-BFGS-B",
-        bounds=[(0.0, float(u)) for u in np.tile(1.0 / ls, k)],
-        options={"maxiter": maxiter, "maxfun": maxiter + maxiter // 2},
-    )
-    out = base.copy()
-    v = (np.asarray(res.x, dtype=float).reshape(k, c) * ls).ravel()
+    v = batched_lbfgsb(fg, starts[:, cont] / ls, [(0.0, float(u)) for u in 1.0 / ls], maxiter=maxiter)
+    out = starts.copy()
     if np.all(np.isfinite(v)):
-        out[:, cont] = np.clip(v.reshape(k, c), 0.0, 1.0)
+        out[:, cont] = np.clip(v * ls, 0.0, 1.0)
     return out
 
 

@@ -193,10 +193,12 @@ class Study:
         _warn_data_versions(self.name, done)
         return [done[i] for i in non_dominated([history.losses(t) for t in done])]
 
-    def hypervolume(self, reference: Mapping[str, float] | Sequence[float]) -> float:
+    def hypervolume(self, reference: Mapping[str, float] | Sequence[float], method: str = "auto") -> float:
         """Hypervolume of the Pareto front (feasible trials) up to ``reference``, a point in the objectives'
         own units (a mapping by name, or a sequence in the study's objective order); maximised objectives
-        count from the reference upwards. See :func:`itero._hypervolume.hypervolume`.
+        count from the reference upwards. ``method``: ``"auto"`` (exact up to 3 objectives and for small
+        fronts, a quasi-Monte Carlo estimate beyond), ``"exact"`` or ``"monte_carlo"``. See
+        :func:`itero._hypervolume.hypervolume`.
 
             study.hypervolume({"val_acc": 0.5, "flops": 2e6})   # the region better than 50% and 2 MFLOPs
         """
@@ -215,7 +217,9 @@ class Study:
         history = self.history
         signs = history.directions_signs
         return hypervolume(
-            [history.losses(t) for t in self.pareto_front()], [s * r for s, r in zip(signs, ref, strict=True)]
+            [history.losses(t) for t in self.pareto_front()],
+            [s * r for s, r in zip(signs, ref, strict=True)],
+            method=method,
         )
 
     def data_versions(self) -> list[DatasetRecord]:

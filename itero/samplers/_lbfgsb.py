@@ -1,0 +1,77 @@
+"""Independent L-BFGS-B runs whose function evaluations are batched: one call of ``fg`` per round evaluates the
+current point of every run that has not stopped.
+
+    >>> import numpy as np
+    >>> fg = lambda X, runs: (((X - 0.3) ** 2).sum(axis=1), 2 * (X - 0.3))
+    >>> xs = batched_lbfgsb(fg, np.array([[0.0, 1.0], [1.0, 0.0]]), [(0.0, 1.0)] * 2)
+    >>> np.allclose(xs, 0.3, atol=1e-4)
+    True
+
+Each run is scipy's L-BFGS-B with its own memory and stopping test, as if run alone; the runs are interleaved
+with ``greenlet`` (as Optuna's GP sampler does) so that a GP posterior is evaluated on all of them at once,
+which costs about what one evaluation costs. Without ``greenlet`` the runs go one after another.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+FG = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def batched_lbfgsb(
+    fg: FG, x0: np.ndarray, bounds: list[tuple[float, float]], maxiter: int = 200, gtol: float = 1e-2
+) -> np.ndarray:
+    """Minimise from every row of ``x0``; ``fg(X, runs)`` returns the values ``(k,)`` and gradients ``(k, d)``
+    at the rows of ``X``, which are the current points of the runs numbered ``runs`` (rows of ``x0``). A run stops when its projected gradient is below ``gtol`` or after ``maxiter`` iterations.
+    Returns the end point of each run."""
+    import scipy.optimize  # imported when first needed: ~0.3 s
+
+    try:
+        from greenlet import greenlet
+    except ImportError:  # pragma: no cover - greenlet is a dependency; this is a safety net
+        greenlet = None
+
+    out = np.array(x0, dtype=float, copy=True)
+    options = {"maxiter": maxiter, "gtol": gtol}
+
+    if greenlet is None:  # pragma: no cover
+        for i in range(len(out)):
+            which = np.array([i])
+
+            def one(x: np.ndarray, which: np.ndarray = which) -> tuple[float, np.ndarray]:
+                f, g = fg(x[None, :], which)
+                return float(f[0]), g[0]
+
+            out[i] = scipy.optimize.minimize(one, out[i], jac=True, method="L-BFGS-B", bounds=bounds, options=options).x
+        return out
+
+    def run(i: int) -> None:
+        parent = greenlet.getcurrent().parent
+
+        def one(x: np.ndarray) -> tuple[float, np.ndarray]:
+            f, g = parent.switch(i, x)  # hand the point to the driver, get its value back
+            return f, g
+
+        res = scipy.optimize.minimize(one, out[i], jac=True, method="L-BFGS-B", bounds=bounds, options=options)
+        out[i] = res.x
+        parent.switch(i, None)
+
+    runs = [greenlet(run) for _ in range(len(out))]
+    pending: list[tuple[Any, int, np.ndarray]] = []
+    for i, g in enumerate(runs):
+        _, x = g.switch(i)
+        if x is not None:
+            pending.append((g, i, x))
+    while pending:
+        f, grad = fg(np.array([x for _, _, x in pending]), np.array([i for _, i, _ in pending]))
+        nxt = []
+        for (g, i, _), fi, gi in zip(pending, f, grad, strict=True):
+            _, x = g.switch((float(fi), np.array(gi, dtype=float)))
+            if x is not None:
+                nxt.append((g, i, x))
+        pending = nxt
+    return out
