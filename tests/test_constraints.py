@@ -89,6 +89,7 @@ def test_infeasible_trials_stay_out_of_the_front():
     hv = study.hypervolume({"a": 1.0, "b": 0.0})
     assert hv == pytest.approx(hypervolume([[t.params["x"], -t.params["x"]] for t in feasible], [1.0, 0.0]))
     assert hv < hypervolume([[t.params["x"], -t.params["x"]] for t in study.trials], [1.0, 0.0])
+    assert study.hypervolume({"a": 1.0, "b": 0.0}, method="monte_carlo") == pytest.approx(hv, rel=0.01)
 
 
 def test_constrained_ranking():
