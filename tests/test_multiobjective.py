@@ -236,3 +236,12 @@ def test_options_are_validated():
             make_sampler({"name": "nsga2", **bad})
     with pytest.raises(itero.exceptions.ConfigError, match="parego"):
         make_sampler({"name": "parego", "rho": -1})
+
+
+def test_nsga2_cache_serves_earlier_generations_too() -> None:
+    h = _history(60)
+    warm = NSGA2(seed=0, population_size=10)
+    late = warm.parents(h, 6)
+    for generation in (3, 6, 2, 5):
+        assert warm.parents(h, generation) == NSGA2(seed=0, population_size=10).parents(h, generation)
+    assert warm.parents(h, 6) == late

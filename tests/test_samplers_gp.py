@@ -247,3 +247,28 @@ def test_batched_lbfgsb_runs_are_independent() -> None:
         ).x
         np.testing.assert_allclose(got[i], alone, atol=1e-12)
     assert max(calls) == 4  # the runs were evaluated together
+
+
+def test_batched_lbfgsb_gives_up_hopeless_runs() -> None:
+    from itero.samplers._lbfgsb import batched_lbfgsb
+
+    # Two basins: a deep one at 0.2 (value -20) and a shallow one at 0.8 (value 0); the run started in the
+    # shallow basin is more than give_up worse than the other and stops early, at the best point it saw.
+    def fg(X: np.ndarray, runs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        deep = X[:, 0] < 0.5
+        centre = np.where(deep, 0.2, 0.8)
+        f = (X[:, 0] - centre) ** 2 - np.where(deep, 20.0, 0.0)
+        return f, 2 * (X - centre[:, None])
+
+    evaluated: list[float] = []
+
+    def counted(X: np.ndarray, runs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        evaluated.extend(X[runs == 1, 0].tolist())
+        return fg(X, runs)
+
+    x0 = np.array([[0.3], [0.95]])
+    full = batched_lbfgsb(fg, x0, [(0.0, 1.0)], gtol=1e-10)
+    cut = batched_lbfgsb(counted, x0, [(0.0, 1.0)], gtol=1e-10, give_up=5.0)
+    assert full[0, 0] == pytest.approx(0.2) and full[1, 0] == pytest.approx(0.8)
+    assert cut[0, 0] == pytest.approx(0.2)
+    assert len(evaluated) == 1 and cut[1, 0] == evaluated[0]  # stopped after its first evaluation

@@ -23,11 +23,18 @@ FG = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
 def batched_lbfgsb(
-    fg: FG, x0: np.ndarray, bounds: list[tuple[float, float]], maxiter: int = 200, gtol: float = 1e-2
+    fg: FG,
+    x0: np.ndarray,
+    bounds: list[tuple[float, float]],
+    maxiter: int = 200,
+    gtol: float = 1e-2,
+    give_up: float | None = None,
 ) -> np.ndarray:
     """Minimise from every row of ``x0``; ``fg(X, runs)`` returns the values ``(k,)`` and gradients ``(k, d)``
-    at the rows of ``X``, which are the current points of the runs numbered ``runs`` (rows of ``x0``). A run stops when its projected gradient is below ``gtol`` or after ``maxiter`` iterations.
-    Returns the end point of each run."""
+    at the rows of ``X``, which are the current points of the runs numbered ``runs`` (rows of ``x0``). A run
+    stops when its projected gradient is below ``gtol``, after ``maxiter`` iterations, or (with ``give_up``)
+    when the best value it has seen is worse than the best any run has seen by more than ``give_up``; it then
+    ends at the best point it evaluated. Returns the end point of each run."""
     import scipy.optimize  # imported when first needed: ~0.3 s
 
     try:
@@ -61,15 +68,25 @@ def batched_lbfgsb(
         parent.switch(i, None)
 
     runs = [greenlet(run) for _ in range(len(out))]
+    best_f = np.full(len(out), np.inf)  # the best value each run has evaluated, and where
+    best_x = out.copy()
     pending: list[tuple[Any, int, np.ndarray]] = []
     for i, g in enumerate(runs):
         _, x = g.switch(i)
         if x is not None:
             pending.append((g, i, x))
     while pending:
-        f, grad = fg(np.array([x for _, _, x in pending]), np.array([i for _, i, _ in pending]))
+        X = np.array([x for _, _, x in pending])
+        f, grad = fg(X, np.array([i for _, i, _ in pending]))
+        for (_, i, _), fi, xi in zip(pending, f, X, strict=True):
+            if fi < best_f[i]:
+                best_f[i], best_x[i] = fi, xi
+        cutoff = np.inf if give_up is None else float(best_f.min()) + give_up
         nxt = []
         for (g, i, _), fi, gi in zip(pending, f, grad, strict=True):
+            if best_f[i] > cutoff:  # hopeless: stop it where it did best (the greenlet is discarded)
+                out[i] = best_x[i]
+                continue
             _, x = g.switch((float(fi), np.array(gi, dtype=float)))
             if x is not None:
                 nxt.append((g, i, x))

@@ -182,15 +182,15 @@ class _Generations:
 
     def parents(self, history: History, generation: int, size: int) -> list[FrozenTrial]:
         done = history.completed()
-        valid = 0  # the first generation whose cached survivors are stale
+        valid = 0  # generations 0 .. valid - 1 are cached and current
         while valid < min(generation, len(self.counts)):
             if self.counts[valid] != history.count_completed_below((valid + 1) * size):
+                # a trial of generation <= valid completed since: this and later survivors are stale
+                del self.counts[valid:], self.pops[valid:]
+                self.ranked = {g: r for g, r in self.ranked.items() if g <= valid}
                 break
             valid += 1
-        if valid < len(self.counts):
-            del self.counts[valid:], self.pops[valid:]
-            self.ranked = {g: r for g, r in self.ranked.items() if g <= valid}
-        for g in range(valid, generation):
+        for g in range(len(self.pops), generation):
             lo = history.count_completed_below(g * size)
             hi = history.count_completed_below((g + 1) * size)
             pool = (self.pops[g - 1] if g else []) + done[lo:hi]
