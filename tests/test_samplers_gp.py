@@ -272,3 +272,19 @@ def test_batched_lbfgsb_gives_up_hopeless_runs() -> None:
     assert full[0, 0] == pytest.approx(0.2) and full[1, 0] == pytest.approx(0.8)
     assert cut[0, 0] == pytest.approx(0.2)
     assert len(evaluated) == 1 and cut[1, 0] == evaluated[0]  # stopped after its first evaluation
+
+
+def test_batched_lbfgsb_merges_runs_that_meet() -> None:
+    from itero.samplers._lbfgsb import batched_lbfgsb
+
+    per_run: dict[int, int] = {0: 0, 1: 0, 2: 0}
+
+    def fg(X: np.ndarray, runs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        for i in runs.tolist():
+            per_run[i] += 1
+        return ((X - 0.5) ** 2).sum(axis=1), 2 * (X - 0.5)
+
+    x0 = np.array([[0.5001, 0.5], [0.5, 0.4999], [0.0, 1.0]])  # runs 0 and 1 start on top of each other
+    out = batched_lbfgsb(fg, x0, [(0.0, 1.0)] * 2, gtol=1e-12, merge=1e-2)
+    np.testing.assert_allclose(out, 0.5, atol=1e-3)
+    assert per_run[1] == 1 and per_run[0] > 1  # the worse of the two stopped after one evaluation

@@ -432,8 +432,11 @@ def _polish(gp: Posterior, starts: np.ndarray, cont: np.ndarray, best: float, ma
         grad = dval_dmu[:, None] * dmu + (dval_dsigma / (2.0 * sigma))[:, None] * dvar
         return -val, -(grad[:, cont] * ls)
 
-    # A run whose log EI stays 10 nats (a factor 22,000) below the best run's is given up: it cannot win.
-    v = batched_lbfgsb(fg, starts[:, cont] / ls, [(0.0, float(u)) for u in 1.0 / ls], maxiter=maxiter, give_up=10.0)
+    # A run whose log EI stays 10 nats (a factor 22,000) below the best run's is given up: it cannot win; of two
+    # runs that meet (within 0.01 lengthscale), the worse stops: they were climbing the same hill.
+    v = batched_lbfgsb(
+        fg, starts[:, cont] / ls, [(0.0, float(u)) for u in 1.0 / ls], maxiter=maxiter, give_up=10.0, merge=0.01
+    )
     out = starts.copy()
     if np.all(np.isfinite(v)):
         out[:, cont] = np.clip(v * ls, 0.0, 1.0)

@@ -29,12 +29,14 @@ def batched_lbfgsb(
     maxiter: int = 200,
     gtol: float = 1e-2,
     give_up: float | None = None,
+    merge: float | None = None,
 ) -> np.ndarray:
     """Minimise from every row of ``x0``; ``fg(X, runs)`` returns the values ``(k,)`` and gradients ``(k, d)``
     at the rows of ``X``, which are the current points of the runs numbered ``runs`` (rows of ``x0``). A run
     stops when its projected gradient is below ``gtol``, after ``maxiter`` iterations, or (with ``give_up``)
-    when the best value it has seen is worse than the best any run has seen by more than ``give_up``; it then
-    ends at the best point it evaluated. Returns the end point of each run."""
+    when the best value it has seen is worse than the best any run has seen by more than ``give_up``, or (with
+    ``merge``) when its current point is within ``merge`` (Euclidean) of another run's and its best value is
+    the worse of the two: it then ends at the best point it evaluated. Returns the end point of each run."""
     import scipy.optimize  # imported when first needed: ~0.3 s
 
     try:
@@ -82,9 +84,17 @@ def batched_lbfgsb(
             if fi < best_f[i]:
                 best_f[i], best_x[i] = fi, xi
         cutoff = np.inf if give_up is None else float(best_f.min()) + give_up
+        stop = best_f[[i for _, i, _ in pending]] > cutoff  # hopeless
+        if merge is not None and len(X) > 1:  # runs that met: keep the better one
+            ids = np.array([i for _, i, _ in pending])
+            close = np.sqrt(((X[:, None, :] - X[None, :, :]) ** 2).sum(-1)) < merge
+            worse = (best_f[ids][:, None] > best_f[ids][None, :]) | (
+                (best_f[ids][:, None] == best_f[ids][None, :]) & (ids[:, None] > ids[None, :])
+            )
+            stop |= np.any(close & worse, axis=1)
         nxt = []
-        for (g, i, _), fi, gi in zip(pending, f, grad, strict=True):
-            if best_f[i] > cutoff:  # hopeless: stop it where it did best (the greenlet is discarded)
+        for (g, i, _), fi, gi, s in zip(pending, f, grad, stop, strict=True):
+            if s:  # stop it where it did best (the greenlet is discarded)
                 out[i] = best_x[i]
                 continue
             _, x = g.switch((float(fi), np.array(gi, dtype=float)))
