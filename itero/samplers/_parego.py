@@ -8,8 +8,10 @@ augmented Tchebycheff function
     f_λ(x) = max_j λ_j f_j(x) + ρ Σ_j λ_j f_j(x),   ρ = 0.05,
 
 and a single-objective model proposes the next point on those values. Knowles used a Gaussian process; itero uses
-its TPE on a view of the history whose one objective is ``f_λ`` (multivariate by default). Constraints carry over:
-infeasible trials keep their constraint values in the view, so TPE counts them among the bad trials.
+its TPE (multivariate by default) on a single-objective copy of its model state whose losses are ``f_λ`` (pruned
+trials rank after the complete ones as usual). The parameter columns are shared with the state TPE keeps of the
+history, so a proposal costs a vector operation over the trials, not a rebuilt history. Constraints carry over:
+infeasible trials keep their violation, so TPE counts them among the bad trials.
 
     >>> import itero
     >>> sampler = itero.samplers.make_sampler({"name": "parego", "seed": 0})
@@ -17,8 +19,7 @@ infeasible trials keep their constraint values in the view, so TPE counts them a
 
 from __future__ import annotations
 
-import dataclasses
-import threading
+import copy
 import weakref
 from typing import Any, ClassVar
 
@@ -26,16 +27,15 @@ import numpy as np
 
 from itero._spec import options_repr
 from itero.exceptions import ConfigError
-from itero.samplers._base import BaseSampler, PerHistoryCache
-from itero.samplers._tpe import TPE
+from itero.samplers._base import BaseSampler
+from itero.samplers._tpe import _COMPLETE, TPE, _State
 from itero.space import Distribution
-from itero.trial import FrozenTrial, History, TrialState
+from itero.trial import FrozenTrial, History
 
 _SALT = "__parego_weights__"
-_METRIC = "parego"
 
 
-class ParEGO(PerHistoryCache, BaseSampler):
+class ParEGO(BaseSampler):
     """ParEGO (``"parego"``): random augmented-Tchebycheff scalarisations modelled by TPE.
 
     Options: ``rho`` (>= 0, default 0.05), the weight of the augmentation term; ``n_startup_trials``,
@@ -61,16 +61,9 @@ class ParEGO(PerHistoryCache, BaseSampler):
         self.n_ei_candidates = n_ei_candidates
         self.multivariate = multivariate
         try:
-            self._tpe = TPE(seed, n_startup_trials, n_ei_candidates, multivariate)
+            self._tpe = _ScalarisedTPE(self, seed, n_startup_trials, n_ei_candidates, multivariate)
         except ConfigError as exc:
             raise ConfigError(f"parego: {exc}") from None
-        self._init_caches()
-
-    _CACHE_ATTRS = ("_lock", "_last")
-
-    def _init_caches(self) -> None:
-        self._lock = threading.RLock()
-        self._last: tuple[weakref.ref[History], int, int, History] | None = None  # the latest view, reused
 
     def __repr__(self) -> str:
         return options_repr(self)
@@ -79,37 +72,50 @@ class ParEGO(PerHistoryCache, BaseSampler):
         """The trial's weight vector: uniform on the simplex, drawn from the trial's generator."""
         return self.rng(trial, _SALT).dirichlet(np.ones(n_objectives))
 
-    def view(self, history: History, trial: FrozenTrial) -> History:
-        """A single-objective history (metric ``"parego"``, minimised) of ``trial``'s scalarisation."""
-        with self._lock:
-            last = self._last
-            if last is not None and last[0]() is history and last[1:3] == (history.version, trial.number):
-                return last[3]
-        done = history.completed()
-        view = History({_METRIC: "minimize"}, history.study_name)
-        values: dict[int, float] = {}
-        if done:
-            losses = np.array([history.losses(t) for t in done], dtype=float)
-            lo, hi = losses.min(axis=0), losses.max(axis=0)
-            norm = (losses - lo) / np.where(hi > lo, hi - lo, 1.0)
-            w = self.weights(trial, losses.shape[1])
-            scal = np.max(norm * w, axis=1) + self.rho * (norm @ w)
-            values = {t.id: float(v) for t, v in zip(done, scal, strict=True)}
-        view.upsert(_scalarised(t, values.get(t.id)) for t in history.trials)
-        with self._lock:
-            self._last = (weakref.ref(history), history.version, trial.number, view)
-        return view
+    def scalarise(self, losses: np.ndarray, trial: FrozenTrial) -> np.ndarray:
+        """``f_λ`` of each row of ``losses`` (n x m, minimised), normalised to [0, 1] over the rows, for the
+        weights of ``trial``."""
+        lo, hi = losses.min(axis=0), losses.max(axis=0)
+        norm = (losses - lo) / np.where(hi > lo, hi - lo, 1.0)
+        w = self.weights(trial, losses.shape[1])
+        return np.asarray(np.max(norm * w, axis=1) + self.rho * (norm @ w))
 
     def sample_joint(self, history: History, trial: FrozenTrial) -> dict[str, Any]:
-        return self._tpe.sample_joint(self.view(history, trial), trial)
+        return self._tpe.sample_joint(history, trial)
 
     def sample(self, history: History, trial: FrozenTrial, name: str, dist: Distribution) -> Any:
-        return self._tpe.sample(self.view(history, trial), trial, name, dist)
+        return self._tpe.sample(history, trial, name, dist)
 
 
-def _scalarised(t: FrozenTrial, value: float | None) -> FrozenTrial:
-    if value is not None:
-        return dataclasses.replace(t, metrics={_METRIC: value})
-    if t.state == TrialState.COMPLETE:  # without valid values: TPE ranks it after the complete ones
-        return dataclasses.replace(t, metrics={})
-    return t
+class _ScalarisedTPE(TPE):
+    """TPE whose model of a multi-objective history is, for each trial, the single objective ``f_λ``."""
+
+    _CACHE_ATTRS = ("_states", "_lock", "_last")
+
+    def __init__(self, parego: ParEGO, *args: Any) -> None:
+        self.parego = parego
+        super().__init__(*args)
+
+    def _init_caches(self) -> None:
+        super()._init_caches()
+        self._last: tuple[weakref.ref[History], int, int, _State] | None = None  # the latest copy, reused
+
+    def _state(self, history: History, trial: FrozenTrial | None = None) -> _State:
+        base = super()._state(history)
+        if trial is None:
+            return base
+        last = self._last
+        if last is not None and last[0]() is history and last[1:3] == (history.version, trial.number):
+            return last[3]
+        view = copy.copy(base)  # shares the parameter columns; its own losses and split cache
+        view.n_obj = 1
+        view.first_sign = 1.0
+        view.splits = {}
+        n = base.size
+        view.loss = np.full(len(base.loss), np.inf)  # pruned trials: ranked by step only
+        complete = np.flatnonzero(base.status[:n] == _COMPLETE)
+        if len(complete):
+            view.loss[complete] = self.parego.scalarise(base.mo[complete], trial)
+        self._last = (weakref.ref(history), history.version, trial.number, view)
+        return view
+

@@ -602,7 +602,8 @@ class TPE(PerHistoryCache, BaseSampler):
             k = math.ceil(float(g) * n)
         return min(max(k, 0), n)
 
-    def _state(self, history: History) -> _State:
+    def _state(self, history: History, trial: FrozenTrial | None = None) -> _State:
+        """The model state of ``history`` (``trial``, the one being proposed, lets subclasses vary it)."""
         state = self._states.get(history)
         if state is None:
             state = _State(history)
@@ -658,7 +659,7 @@ class TPE(PerHistoryCache, BaseSampler):
         if dist.is_single():
             return dist.from_unit(0.5)
         with self._lock:
-            state = self._state(history)
+            state = self._state(history, trial)
             if state.n_finished < self.n_startup_trials:
                 return self._uniform(rng, dist)
             col = state.column(name, dist)
@@ -704,7 +705,7 @@ class TPE(PerHistoryCache, BaseSampler):
         if not self.is_multivariate(history):
             return {}
         with self._lock:
-            state = self._state(history)
+            state = self._state(history, trial)
             if state.n_finished < self.n_startup_trials:
                 return {}
             space = state.intersection()
