@@ -118,4 +118,3 @@ class _ScalarisedTPE(TPE):
             view.loss[complete] = self.parego.scalarise(base.mo[complete], trial)
         self._last = (weakref.ref(history), history.version, trial.number, view)
         return view
-
