@@ -15,7 +15,8 @@ Exact Hypervolumes", IEEE TEVC 2012), which is exponential in the number of obje
 Approximate (``method="monte_carlo"``, and what ``"auto"`` picks for fronts too large for WFG to be quick): the
 fraction of ``samples`` scrambled Sobol points of the box between the front's ideal point and the reference that
 the front dominates, times the box's volume; the points come from a fixed seed, so the estimate is repeatable.
-Its relative error is about ``1 / sqrt(samples)`` or better (0.1-0.3% at the default 2^16 samples).
+Its relative error is at most about ``1 / sqrt(samples)`` (0.4% at the default 2^16 samples); on the test fronts
+(4-6 objectives, points on a sphere) it was 0.03-0.05%.
 
     >>> pts = [[1.0, 2.0, 3.0, 1.0], [2.0, 1.0, 1.0, 3.0], [3.0, 3.0, 2.0, 2.0]]
     >>> exact = hypervolume(pts, [4.0] * 4, method="exact")
@@ -44,8 +45,9 @@ def hypervolume(
 ) -> float:
     """The hypervolume that ``points`` (n x m losses) dominate inside the box bounded by ``reference``.
 
-    ``method``: ``"exact"``, ``"monte_carlo"`` (``samples`` quasi-random points, rounded up to a power of 2), or ``"auto"`` (default):
-    exact for up to 3 objectives and for fronts small enough for WFG to be quick, Monte Carlo beyond."""
+    ``method``: ``"exact"``, ``"monte_carlo"`` (``samples`` quasi-random points, rounded up to a power of 2),
+    or ``"auto"`` (default): exact for up to 3 objectives and for fronts small enough for WFG to be quick,
+    Monte Carlo beyond."""
     if method not in _METHODS:
         raise ValueError(f"hypervolume: method must be one of {_METHODS}, got {method!r}")
     if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:

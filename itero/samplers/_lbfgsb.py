@@ -9,7 +9,8 @@ current point of every run that has not stopped.
 
 Each run is scipy's L-BFGS-B with its own memory and stopping test, as if run alone; the runs are interleaved
 with ``greenlet`` (as Optuna's GP sampler does) so that a GP posterior is evaluated on all of them at once,
-which costs about what one evaluation costs. Without ``greenlet`` the runs go one after another.
+which costs about what one evaluation costs. Without ``greenlet`` the runs go one after another (and run to
+their own end: ``give_up`` and ``merge`` need the runs side by side).
 """
 
 from __future__ import annotations
