@@ -115,6 +115,20 @@ def run_optuna(fn: str, history: list[dict[str, Any]], size: int, n_timed: int, 
     return per_trial[1:]
 
 
+def _row(fn: str, tool: str, n: int, times: list[float], **extra: Any) -> dict[str, Any]:
+    """One table row from the sampler times (seconds) of the trials timed around ``n``."""
+    return {
+        "function": fn,
+        "tool": tool,
+        "trials": n,
+        "mean_ms": statistics.fmean(times) * 1e3,
+        "median_ms": statistics.median(times) * 1e3,
+        "max_ms": max(times) * 1e3,
+        "timed": len(times),
+        **extra,
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[100, 300, 500])
@@ -135,33 +149,10 @@ def main(argv: list[str] | None = None) -> None:
         print(f"itero {fn}: {len(per_trial)} trials in {time.perf_counter() - t0:.1f} s", flush=True)
         best = min(h["value"] for h in history)
         for n in args.sizes:
-            window = per_trial[n - 16 : n + 16]
-            rows.append(
-                {
-                    "function": fn,
-                    "tool": "itero GP",
-                    "trials": n,
-                    "mean_ms": statistics.fmean(window) * 1e3,
-                    "median_ms": statistics.median(window) * 1e3,
-                    "max_ms": max(window) * 1e3,
-                    "timed": len(window),
-                    "best_after_all": best,
-                }
-            )
+            rows.append(_row(fn, "itero GP", n, per_trial[n - 16 : n + 16], best_after_all=best))
             print(rows[-1], flush=True)
             if not args.no_optuna:
-                times = run_optuna(fn, history, n, args.optuna_trials, args.seed)
-                rows.append(
-                    {
-                        "function": fn,
-                        "tool": "Optuna GPSampler",
-                        "trials": n,
-                        "mean_ms": statistics.fmean(times) * 1e3,
-                        "median_ms": statistics.median(times) * 1e3,
-                        "max_ms": max(times) * 1e3,
-                        "timed": len(times),
-                    }
-                )
+                rows.append(_row(fn, "Optuna GPSampler", n, run_optuna(fn, history, n, args.optuna_trials, args.seed)))
                 print(rows[-1], flush=True)
     command = "python benchmarks/gp_time.py " + " ".join(argv if argv is not None else sys.argv[1:])
     meta = {

@@ -67,6 +67,38 @@ def test_conjugate_gradient_matches_the_closed_form(shape):
     assert got.residual < 1e-8
 
 
+class _SquareWithoutJvp(torch.autograd.Function):
+    """x**2 with a backward formula and no forward-mode one: ``torch.func.jvp`` refuses it."""
+
+    @staticmethod
+    def forward(x):
+        return x * x
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(inputs[0])
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return 2 * x * grad
+
+
+def test_an_op_without_forward_mode_falls_back_to_reverse_over_reverse():
+    train, val, exact = ridge_problem()
+
+    def train_custom(p, h):  # the same loss, its penalty term through the custom op
+        data = train(p, h) - 0.5 * (h["log_l"].exp() * p["w"] ** 2).sum()
+        return data + 0.5 * (h["log_l"].exp() * _SquareWithoutJvp.apply(p["w"])).sum()
+
+    log_l = torch.linspace(-1, 2, 6, dtype=D64)
+    want, w, _, _ = exact(log_l)
+    with pytest.raises(RuntimeError):
+        torch.func.jvp(lambda v: _SquareWithoutJvp.apply(v).sum(), (w,), (w,))
+    got = implicit_hypergradient(train_custom, val, {"w": w}, {"log_l": log_l}, method="cg", iterations=50)
+    torch.testing.assert_close(got.grads["log_l"], want, rtol=1e-6, atol=0)
+
+
 def test_neumann_matches_its_truncation_and_converges():
     train, val, exact = ridge_problem()
     log_l = torch.linspace(-1, 2, 6, dtype=D64)
