@@ -24,7 +24,7 @@ from itero.trial import FrozenTrial
 
 if TYPE_CHECKING:
     from itero.study import Study
-    from itero.study._study import StudyTotals
+    from itero.study import StudyTotals
 
 STATES = ("COMPLETE", "PRUNED", "FAILED", "PAUSED", "RUNNING", "WAITING")
 LINEAGE_ROWS = 200

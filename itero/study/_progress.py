@@ -11,7 +11,6 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 if TYPE_CHECKING:
     from itero.store._cache import StudyCache
-    from itero.study._study import Study
 
 
 class StudyProgress:
@@ -19,14 +18,16 @@ class StudyProgress:
 
     def __init__(
         self,
-        study: Study,
+        cache: StudyCache,
+        name: str,
         n_trials: int | None,
         max_steps: int | None,
         timeout: float | None,
         enabled: bool | None = None,
     ) -> None:
         self.enabled = sys.stderr.isatty() if enabled is None else enabled
-        self.study = study
+        self.cache = cache
+        self.name = name
         self.n_trials = n_trials
         self.max_steps = max_steps
         self.timeout = timeout
@@ -38,7 +39,7 @@ class StudyProgress:
         self._last = 0.0
 
     def __enter__(self) -> StudyProgress:
-        cache = self.study._cache
+        cache = self.cache
         history = cache.refresh()
         self._finished0 = sum(1 for t in history.trials if t.state.is_finished())
         self._steps0 = cache.steps_spent
@@ -52,7 +53,7 @@ class StudyProgress:
                 console=Console(stderr=True),
             )
             self._progress.start()
-            self._task = self._progress.add_task(self.study.name, total=self._total(), info="starting")
+            self._task = self._progress.add_task(self.name, total=self._total(), info="starting")
         return self
 
     def _total(self) -> float | None:
@@ -62,13 +63,14 @@ class StudyProgress:
             return self.max_steps
         return self.timeout
 
-    def update(self, cache: StudyCache) -> None:
+    def update(self) -> None:
         if self._progress is None:
             return
         now = time.monotonic()
         if now - self._last < 0.1:
             return
         self._last = now
+        cache = self.cache
         history = cache.refresh()
         done = sum(1 for t in history.trials if t.state.is_finished()) - self._finished0
         steps = cache.steps_spent - self._steps0
@@ -95,5 +97,5 @@ class StudyProgress:
     def __exit__(self, *exc: Any) -> None:
         if self._progress is not None:
             self._last = 0.0
-            self.update(self.study._cache)
+            self.update()
             self._progress.stop()

@@ -1,0 +1,156 @@
+"""``Study.optimize``: check the limits, open an optimize run in the store, and run its workers.
+
+One worker runs in this process (``n_jobs=1``); with ``n_jobs=N`` as many peer processes share the run's budget
+through the store, and this process restarts those that die while work is left.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+from itero.exceptions import ConfigError
+from itero.executors import Budget, RunContext, Worker, run_processes
+from itero.samplers import BaseSampler
+from itero.schedulers import BaseScheduler
+from itero.store import Store
+from itero.store._cache import StudyCache
+from itero.study._progress import StudyProgress
+from itero.trial import FrozenTrial, TrialState
+from itero.trial._trial import Trial
+
+
+class Study(Protocol):
+    """What ``optimize`` needs of a study (``itero.Study`` has it)."""
+
+    name: str
+    id: int
+    directions: dict[str, str]
+    store: Store
+    sampler: BaseSampler
+    scheduler: BaseScheduler
+    tracking: bool
+    _cache: StudyCache
+
+    def _context(self, store: Store, cache: StudyCache, budget: Budget) -> RunContext: ...
+
+
+def optimize(
+    study: Study,
+    objective: Callable[[Trial], Any],
+    n_trials: int | None = None,
+    max_steps_total: int | None = None,
+    timeout: float | None = None,
+    n_jobs: int = 1,
+    show_progress: bool | None = None,
+    callbacks: Sequence[Callable[[FrozenTrial], None]] = (),
+    max_energy_kwh: float | None = None,
+) -> None:
+    """See ``Study.optimize``."""
+    _check_limit("n_trials", n_trials)
+    _check_limit("max_steps_total", max_steps_total)
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0 or not math.isfinite(timeout)
+    ):
+        raise ConfigError(f"timeout must be a positive number of seconds or None, got {timeout!r}")
+    if max_energy_kwh is not None:
+        if (
+            isinstance(max_energy_kwh, bool)
+            or not isinstance(max_energy_kwh, (int, float))
+            or not (max_energy_kwh > 0 and math.isfinite(max_energy_kwh))
+        ):
+            raise ConfigError(f"max_energy_kwh must be a positive number or None, got {max_energy_kwh!r}")
+        if not study.tracking:
+            raise ConfigError("max_energy_kwh needs energy tracking, but this study has tracking=False")
+    if n_jobs == -1:
+        n_jobs = os.cpu_count() or 1
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1:
+        raise ConfigError(f"n_jobs must be an integer >= 1 (or -1 for one per core), got {n_jobs!r}")
+    if n_jobs > 1 and study.store.in_memory:
+        raise ConfigError(
+            f"n_jobs={n_jobs} needs a store the worker processes can share; {study.store.url!r} is in memory: "
+            "use a file such as 'sqlite:///itero.db'"
+        )
+    if not callable(objective):
+        raise ConfigError(f"objective must be callable, got {type(objective).__name__}")
+    cache = study._cache
+    cache.refresh()
+    steps_at_start = cache.steps_spent
+    deadline = time.time() + timeout if timeout is not None else None
+    max_energy_j = None if max_energy_kwh is None else float(max_energy_kwh) * 3.6e6
+    energy_at_start = cache.energy_j
+    run_id = study.store.create_run(
+        study.id, n_trials, max_steps_total, steps_at_start, deadline, max_energy_j, energy_at_start
+    )
+    budget = Budget(
+        run_id=run_id,
+        max_steps=max_steps_total,
+        deadline=deadline,
+        max_energy_j=max_energy_j,
+        energy_at_start=energy_at_start,
+    )
+    progress = StudyProgress(cache, study.name, n_trials, max_steps_total, timeout, enabled=show_progress)
+    try:
+        with progress:
+            if n_jobs == 1:
+
+                def on_end(t: FrozenTrial) -> None:
+                    progress.update()
+                    for cb in callbacks:
+                        cb(t)
+
+                watch = on_end if (progress.enabled or callbacks) else None
+                Worker(study._context(study.store, cache, budget), objective, watch).run()
+            else:
+                if callbacks:
+                    raise ConfigError("callbacks run in the worker processes' parent only with n_jobs=1")
+                _run_parallel(study, objective, n_jobs, budget, progress.update)
+    finally:
+        study.store.end_run(run_id)
+        cache.refresh()
+
+
+def _run_parallel(
+    study: Study, objective: Callable[[Trial], Any], n_jobs: int, budget: Budget, poll: Callable[[], None]
+) -> None:
+    url, root = study.store.url, study.store.artifacts_root
+    cache = study._cache
+
+    def make_worker() -> Worker:
+        store = Store(url, artifacts=root)  # a fresh connection pool in the child process
+        child_cache = StudyCache(store, study.id, study.name, study.directions)
+        return Worker(study._context(store, child_cache, budget), objective)
+
+    def release(pid: int) -> list[int]:
+        released: list[int] = []
+        for wid in study.store.workers_of_process(study.id, pid):
+            released += study.store.release_trials(study.id, worker_id=wid)
+        return released
+
+    def work_left() -> bool:
+        history = cache.refresh()
+        if history.with_state(TrialState.WAITING):
+            return True
+        ctx = study._context(study.store, cache, budget)
+        if ctx.budget_exhausted():
+            return False
+        action = study.scheduler.next(history).action
+        if action == "done" or (action == "wait" and not history.with_state(TrialState.RUNNING)):
+            return False
+        if action != "start":
+            return True  # a paused trial to resume, a clone to make or a trial to stop
+        assert budget.run_id is not None
+        run = study.store.get_run(budget.run_id)
+        slots = run.n_trials is None or run.started < run.n_trials
+        return slots and not study.sampler.is_exhausted(study.scheduler.sampler_view(history))
+
+    study.store.engine.dispose()  # children must not share the parent's connections
+    run_processes(n_jobs, make_worker, release, work_left, poll, max_restarts=3 * n_jobs + 100)
+
+
+def _check_limit(name: str, value: Any) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ConfigError(f"{name} must be an integer >= 1 or None, got {value!r}")
