@@ -23,8 +23,7 @@ from itero.report._html import Figures, badge, card, section, table
 from itero.trial import FrozenTrial
 
 if TYPE_CHECKING:
-    from itero.study import Study
-    from itero.study import StudyTotals
+    from itero.study import Study, StudyTotals
 
 STATES = ("COMPLETE", "PRUNED", "FAILED", "PAUSED", "RUNNING", "WAITING")
 LINEAGE_ROWS = 200
