@@ -3,6 +3,7 @@
 from itero.study._create import DEFAULT_STORAGE, check_objectives, create_study, load_study
 from itero.study._pareto import non_dominated
 from itero.study._records import DatasetRecord, EnvironmentRecord, StudyTotals
+from itero.study._simulate import simulate
 from itero.study._study import Study
 
 __all__ = [
@@ -15,4 +16,5 @@ __all__ = [
     "create_study",
     "load_study",
     "non_dominated",
+    "simulate",
 ]

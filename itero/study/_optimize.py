@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import math
 import os
-import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from itero._clock import Clock
 from itero.exceptions import ConfigError
 from itero.executors import Budget, RunContext, Trial, Worker, next_work, run_processes
 from itero.samplers import BaseSampler
@@ -34,7 +34,7 @@ class Study(Protocol):
     tracking: bool
     _cache: StudyCache
 
-    def _context(self, store: Store, cache: StudyCache, budget: Budget) -> RunContext: ...
+    def _context(self, store: Store, cache: StudyCache, budget: Budget, clock: Clock | None = None) -> RunContext: ...
 
 
 def optimize(
@@ -49,12 +49,7 @@ def optimize(
     max_energy_kwh: float | None = None,
 ) -> None:
     """See ``Study.optimize``."""
-    _check_limit("n_trials", n_trials)
-    _check_limit("max_steps_total", max_steps_total)
-    if timeout is not None and (
-        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0 or not math.isfinite(timeout)
-    ):
-        raise ConfigError(f"timeout must be a positive number of seconds or None, got {timeout!r}")
+    check_limits(n_trials, max_steps_total, timeout)
     if max_energy_kwh is not None:
         if (
             isinstance(max_energy_kwh, bool)
@@ -76,22 +71,9 @@ def optimize(
     if not callable(objective):
         raise ConfigError(f"objective must be callable, got {type(objective).__name__}")
     cache = study._cache
-    cache.refresh()
-    steps_at_start = cache.steps_spent
-    deadline = time.time() + timeout if timeout is not None else None
-    max_energy_j = None if max_energy_kwh is None else float(max_energy_kwh) * 3.6e6
-    energy_at_start = cache.energy_j
-    run_id = study.store.create_run(
-        study.id, n_trials, max_steps_total, steps_at_start, deadline, max_energy_j, energy_at_start
-    )
-    budget = Budget(
-        run_id=run_id,
-        max_steps=max_steps_total,
-        deadline=deadline,
-        max_energy_j=max_energy_j,
-        energy_at_start=energy_at_start,
-        n_trials=n_trials,
-    )
+    budget = open_run(study, n_trials, max_steps_total, timeout, max_energy_kwh)
+    run_id = budget.run_id
+    assert run_id is not None
     progress = StudyProgress(cache, study.name, n_trials, max_steps_total, timeout, enabled=show_progress)
     try:
         with progress:
@@ -111,6 +93,41 @@ def optimize(
     finally:
         study.store.end_run(run_id)
         cache.refresh()
+
+
+def open_run(
+    study: Study,
+    n_trials: int | None,
+    max_steps_total: int | None,
+    timeout: float | None,
+    max_energy_kwh: float | None = None,
+) -> Budget:
+    """Record a new optimize run of ``study`` in the store, with its limits; its budget counts from now."""
+    cache = study._cache
+    cache.refresh()
+    deadline = study.store.clock.time() + timeout if timeout is not None else None
+    max_energy_j = None if max_energy_kwh is None else float(max_energy_kwh) * 3.6e6
+    run_id = study.store.create_run(
+        study.id, n_trials, max_steps_total, cache.steps_spent, deadline, max_energy_j, cache.energy_j
+    )
+    return Budget(
+        run_id=run_id,
+        max_steps=max_steps_total,
+        deadline=deadline,
+        max_energy_j=max_energy_j,
+        energy_at_start=cache.energy_j,
+        n_trials=n_trials,
+    )
+
+
+def check_limits(n_trials: int | None, max_steps_total: int | None, timeout: float | None) -> None:
+    """Validate the limits of a run, naming the bad one."""
+    _check_limit("n_trials", n_trials)
+    _check_limit("max_steps_total", max_steps_total)
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0 or not math.isfinite(timeout)
+    ):
+        raise ConfigError(f"timeout must be a positive number of seconds or None, got {timeout!r}")
 
 
 def _run_parallel(

@@ -12,14 +12,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from itero._clock import Clock
 from itero._hypervolume import hypervolume
 from itero.exceptions import DataVersionWarning
-from itero.executors import Budget, RunContext, RunHost, Trial
+from itero.executors import Budget, ClockMeter, RunContext, RunHost, Trial
 from itero.samplers import BaseSampler
 from itero.schedulers import BaseScheduler
 from itero.space import Distribution
@@ -217,9 +219,10 @@ class Study:
             max_energy_kwh=max_energy_kwh,
         )
 
-    def _context(self, store: Store, cache: StudyCache, budget: Budget) -> RunContext:
-        """What a worker of this study needs: its parts, the store it writes to and the run's budget."""
-        return RunContext(
+    def _context(self, store: Store, cache: StudyCache, budget: Budget, clock: Clock | None = None) -> RunContext:
+        """What a worker of this study needs: its parts, the store it writes to and the run's budget. With a
+        ``clock`` (a simulated worker): that clock's time, no energy measurement, every report written at once."""
+        ctx = RunContext(
             store=store,
             study_id=self.id,
             study_name=self.name,
@@ -235,6 +238,9 @@ class Study:
             meter=EnergyMeter.detect(self.tracking),
             grams_per_kwh=intensity(self.region).grams_per_kwh if self.tracking else 0.0,
         )
+        if clock is None:
+            return ctx
+        return dataclasses.replace(ctx, tracking=False, meter=ClockMeter(clock), clock=clock, flush_seconds=0.0)
 
     # ------------------------------------------------------------------ ask and tell
     def ask(self, fixed: Mapping[str, Any] | None = None) -> Trial:
