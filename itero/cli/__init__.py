@@ -31,7 +31,7 @@ from rich.text import Text
 from itero.cli import _render as render
 from itero.config import ResolvedConfig, load_config, run_config, validate
 from itero.exceptions import ConfigError, DataVersionWarning, IteroError, StorageError, StudyNotFoundError
-from itero.store import Store
+from itero.store import Store, sqlite_file
 from itero.study import DEFAULT_STORAGE, Study, load_study
 from itero.trial import FrozenTrial
 
@@ -104,23 +104,9 @@ def _user_errors() -> Iterator[None]:
         _fail(f"{type(exc).__name__}: {exc}")
 
 
-def _sqlite_file(url: str) -> Path | None:
-    """The file of a SQLite URL (None for other databases, in-memory SQLite or a malformed URL)."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        return None
-    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
-        return None
-    return Path(parsed.database).expanduser()
-
-
 def _open_existing(url: str) -> Store | None:
     """The store at ``url``, or None when it is a SQLite file that does not exist (which is not created)."""
-    db = _sqlite_file(url)
+    db = sqlite_file(url)
     if db is not None and not db.exists():
         return None
     with _user_errors():
@@ -128,7 +114,7 @@ def _open_existing(url: str) -> Store | None:
 
 
 def _no_database(url: str) -> str:
-    db = _sqlite_file(url)
+    db = sqlite_file(url)
     return f"no database at {db.resolve() if db else url} (storage {url}); `itero run CONFIG.yaml` creates it"
 
 

@@ -20,11 +20,11 @@ from itero.plot._pareto import pareto_figure
 from itero.report import _format as f
 from itero.report._format import esc
 from itero.report._html import Figures, badge, card, section, table
+from itero.store import public_url
 from itero.trial import FrozenTrial
 
 if TYPE_CHECKING:
-    from itero.study import Study
-    from itero.study import StudyTotals
+    from itero.study import Study, StudyTotals
 
 STATES = ("COMPLETE", "PRUNED", "FAILED", "PAUSED", "RUNNING", "WAITING")
 LINEAGE_ROWS = 200
@@ -78,7 +78,7 @@ def header(ctx: Context) -> str:
     if config.get("share_weights"):
         cards.append(card("Shared weights across", esc(", ".join(map(str, config["share_weights"])))))
     warnings = _warnings(ctx, counts)
-    storage = f.public_url(ctx.study.store.url)
+    storage = public_url(ctx.study.store.url)
     created = esc(f.when(ctx.study.store.get_study(ctx.study.name).created_at))
     from itero import __version__
 

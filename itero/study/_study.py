@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import json
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -149,7 +148,7 @@ class Study:
             for name, digest in t.datasets.items():
                 used.setdefault((name, digest), []).append(t.number)
         return [
-            DatasetRecord(r.name, r.digest, r.kind, json.loads(r.info), r.created_at, used.get((r.name, r.digest), []))
+            DatasetRecord(r.name, r.digest, r.kind, r.info, r.created_at, used.get((r.name, r.digest), []))
             for r in self.store.datasets(self.id)
         ]
 
@@ -165,11 +164,11 @@ class Study:
             if run.worker_id is not None and run.trial_id in numbers:
                 by_worker.setdefault(run.worker_id, set()).add(numbers[run.trial_id])
         out = []
-        for env_id, info, worker_ids in self.store.environments(self.id):
+        for env in self.store.environments(self.id):
             trials: set[int] = set()
-            for w in worker_ids:
+            for w in env.worker_ids:
                 trials |= by_worker.get(w, set())
-            out.append(EnvironmentRecord(env_id, info, len(worker_ids), sorted(trials)))
+            out.append(EnvironmentRecord(env.id, env.info, len(env.worker_ids), sorted(trials)))
         return out
 
     def totals(self) -> StudyTotals:
