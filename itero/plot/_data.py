@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 class Snapshot:
     """What the plots of one study need, read once (building every figure of a report reads the store once).
 
-    ``runs`` are the study's trial runs, oldest first.
+    ``runs`` are the study's trial runs (``study.runs()``), oldest first.
     """
 
     name: str
@@ -72,7 +72,7 @@ def snapshot(study: StudyLike) -> Snapshot:
         trials=list(history.trials),
         completed=completed,
         front=front,
-        runs=list(study.store.trial_runs(study.id)),
+        runs=study.runs(),
     )
 
 
