@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import time
+from pathlib import Path
 
 import itero
 from itero.store import TrialRunRecord
@@ -54,3 +56,18 @@ def test_study_summaries(tmp_path):
     assert [t.number for t in second.best] == [1] and second.counts == {"COMPLETE": 2}
     assert empty.best == [] and empty.counts == {} and empty.created_at >= first.created_at
     assert best_trials(one) == first.best
+
+
+def test_readers_use_the_study_and_only_the_store_imports_sqlalchemy():
+    """report, plot, export and the CLI do not reach into ``study.store``; SQL stays in ``itero/store``."""
+    root = Path(itero.__file__).parent
+    for path in root.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        modules = [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+        modules += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+        part = path.relative_to(root).parts[0]
+        if part != "store":
+            assert not any(m.split(".")[0] == "sqlalchemy" for m in modules), path
+        if part in ("report", "plot", "export", "cli"):
+            reaches = [n for n in ast.walk(tree) if isinstance(n, ast.Attribute) and n.attr == "store"]
+            assert not reaches, f"{path}:{reaches[0].lineno} reads .store"
