@@ -13,10 +13,10 @@ import logging
 
 from itero import samplers, schedulers, tracking
 from itero.exceptions import ConfigError, DataVersionWarning, IteroError, SpaceError, StudyNotFoundError, TrialPruned
+from itero.executors import Trial
 from itero.study import Study, create_study, load_study
 from itero.tracking import track_dataset
 from itero.trial import FrozenTrial, TrialState
-from itero.trial._trial import Trial
 
 __version__ = "0.1.0"
 

@@ -13,6 +13,7 @@ import itero
 from itero._hypervolume import hypervolume
 from itero._ranking import constrained_rank_order, constrained_select
 from itero.samplers import NSGA2, TPE
+from itero.store import TrialWrite
 from itero.trial import FrozenTrial, TrialState
 
 
@@ -63,9 +64,9 @@ def test_system_attrs_are_merged_not_replaced():
     study = itero.create_study("s", storage="sqlite://", tracking=False)
     store = study.store
     tid, _ = store.create_trial(study.id, system_attrs={"clone_of": 3})
-    store.write_trial(study.id, tid, system_attrs={"constraints": [1.0]})
-    store.write_trial(study.id, tid, metrics={"value": 1.0})  # no system_attrs: left alone
-    store.write_trial(study.id, tid, system_attrs={"constraints": [-1.0]})
+    store.write_trial(study.id, TrialWrite(tid, system_attrs={"constraints": [1.0]}))
+    store.write_trial(study.id, TrialWrite(tid, metrics={"value": 1.0}))  # no system_attrs: left alone
+    store.write_trial(study.id, TrialWrite(tid, system_attrs={"constraints": [-1.0]}))
     (t,) = study.trials
     assert t.system_attrs == {"clone_of": 3, "constraints": [-1.0]}
 

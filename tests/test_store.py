@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
 
 import pytest
 
 from itero.exceptions import ArtifactError, DuplicatedStudyError, StorageError, StudyNotFoundError
-from itero.store import ArtifactStore, RunFull, Store, dump_state, load_state
+from itero.store import ArtifactStore, CheckpointData, CostDelta, RunFull, Store, TrialWrite, dump_state, load_state
 from itero.store._cache import StudyCache
 from itero.store._engine import current_revision
 from itero.store._schema import SCHEMA_REVISION
@@ -45,12 +46,14 @@ def test_trial_numbers_and_incremental_reads(store, study_name):
     version = cache.version
     store.write_trial(
         rec.id,
-        ids[1],
-        state="COMPLETE",
-        metrics={"loss": 0.5},
-        reports_=[(1, {"loss": 0.7})],
-        step=1,
-        cost=(1, 0.1, 0.05),
+        TrialWrite(
+            ids[1],
+            state="COMPLETE",
+            metrics={"loss": 0.5},
+            reports=((1, {"loss": 0.7}),),
+            step=1,
+            cost=CostDelta(1, 0.1, 0.05),
+        ),
     )
     v2, changed, reports = store.read_changes(rec.id, version)
     assert [r.id for r in changed] == [ids[1]] and len(reports) == 1 and v2 > version
@@ -119,9 +122,10 @@ def test_checkpoints_round_trip_and_are_verified(store, study_name, tmp_path):
     rec = store.create_study(study_name, {"loss": "minimize"})
     trial_id, _ = store.create_trial(rec.id)
     state = {"w": torch.arange(6.0).reshape(2, 3), "step": 4}
-    digest, size = store.save_checkpoint_data(dump_state(state))
-    ck = store.write_trial(rec.id, trial_id, step=4, checkpoint=(4, digest, size))
+    data = dump_state(state)
+    ck = store.write_trial(rec.id, TrialWrite(trial_id, step=4, checkpoint=CheckpointData(4, data)))
     assert ck is not None
+    digest, size = hashlib.sha256(data).hexdigest(), len(data)
     tid, step, data = store.load_checkpoint(ck)
     restored = load_state(data)
     assert (tid, step) == (trial_id, 4) and torch.equal(restored["w"], state["w"])
@@ -135,8 +139,9 @@ def test_checkpoints_round_trip_and_are_verified(store, study_name, tmp_path):
 def test_delete_study_removes_rows_and_artifacts(store, study_name):
     rec = store.create_study(study_name, {"loss": "minimize"})
     trial_id, _ = store.create_trial(rec.id)
-    digest, size = store.save_checkpoint_data(dump_state({"a": 1}))
-    store.write_trial(rec.id, trial_id, checkpoint=(1, digest, size))
+    data = dump_state({"a": 1})
+    store.write_trial(rec.id, TrialWrite(trial_id, checkpoint=CheckpointData(1, data)))
+    digest = hashlib.sha256(data).hexdigest()
     store.delete_study(study_name)
     assert not store.artifacts.path(digest).exists()
     with pytest.raises(StudyNotFoundError):

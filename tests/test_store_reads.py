@@ -14,6 +14,7 @@ from itero.store import (
     RunCost,
     Store,
     TrialRunRecord,
+    TrialWrite,
     WorkerEnvironmentRecord,
     check_url,
     public_url,
@@ -42,7 +43,7 @@ def test_reads_return_frozen_records(store, study_name):
     store.register_worker(rec.id, {"python": "3.11", "host": "h"})  # the same environment: stored once
     trial_id, _ = store.create_trial(rec.id, worker_id=worker)
     cost = RunCost(0, 2, 0.5, 0.25, started_at=1.0, outcome="COMPLETE", energy_j=3.0, co2_g=0.1, energy_method="rapl")
-    store.write_trial(rec.id, trial_id, state="COMPLETE", metrics={"loss": 1.0}, run=cost, worker_id=worker)
+    store.write_trial(rec.id, TrialWrite(trial_id, state="COMPLETE", metrics={"loss": 1.0}, run=cost, worker_id=worker))
     (trial_run,) = store.trial_runs(rec.id)
     assert isinstance(trial_run, TrialRunRecord)
     r = trial_run

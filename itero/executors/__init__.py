@@ -1,7 +1,27 @@
-"""Where workers run: in this process (``n_jobs=1``) or as local peer processes (``n_jobs=N``)."""
+"""Where workers run and the running trial lives: in this process (``n_jobs=1``), as local peer processes
+(``n_jobs=N``), or many workers stepped on simulated time (``Simulation``)."""
 
 from itero.executors._context import Budget, RunContext
+from itero.executors._cost import ClockMeter, CostMeter
+from itero.executors._host import RunHost, TrialHost
 from itero.executors._local import run_processes
+from itero.executors._outcome import ENERGY_METRIC
+from itero.executors._simulation import Simulation
+from itero.executors._trial import Trial
+from itero.executors._work import next_work
 from itero.executors._worker import Worker
 
-__all__ = ["Budget", "RunContext", "Worker", "run_processes"]
+__all__ = [
+    "ENERGY_METRIC",
+    "Budget",
+    "ClockMeter",
+    "CostMeter",
+    "RunContext",
+    "RunHost",
+    "Simulation",
+    "Trial",
+    "TrialHost",
+    "Worker",
+    "next_work",
+    "run_processes",
+]

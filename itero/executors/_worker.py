@@ -1,9 +1,13 @@
-"""The worker loop every executor runs: ask the scheduler what to run, claim it in the store, run it.
+"""The worker loop every executor runs: ask what to run, claim it in the store, run it.
 
 There is no coordinator: N workers (threads of one process, local processes, machines, Ray tasks) each run
 this loop against the same store. A worker that dies leaves a RUNNING trial whose heartbeat stops; the parent
 process (or, for remote workers, any peer once the heartbeat is stale) gives the trial back and another worker
 resumes it from its last checkpoint or retries it.
+
+A worker runs in a loop (``run``), or one piece at a time (``step``): each call goes on until the worker is about
+to be granted its trial's next step (the trial has reported and the scheduler has decided) or sleeps on its
+clock. ``Simulation`` steps many workers on a ``FakeClock`` in simulated-time order.
 """
 
 from __future__ import annotations
@@ -11,15 +15,19 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
+import greenlet
+
+from itero._clock import SYSTEM_CLOCK
 from itero.executors._context import RunContext
+from itero.executors._host import RunHost
+from itero.executors._trial import Trial
+from itero.executors._work import next_work
 from itero.store import LostRace, RunFull
 from itero.tracking._datasets import reset_current_trial, set_current_trial
 from itero.trial import FrozenTrial, History, TrialState
-from itero.trial._trial import Trial
 
 logger = logging.getLogger("itero")
 
@@ -36,17 +44,36 @@ class Worker:
 
     >>> worker = Worker(ctx, objective)       # ctx: a RunContext (see itero.study)
     >>> worker.run()                          # returns the number of trial runs it made
+    >>> while worker.step(): ...              # the same, one step at a time
     """
 
     def __init__(self, ctx: RunContext, objective: Objective, on_trial_end: Callback | None = None) -> None:
         self.ctx = ctx
         self.objective = objective
         self.on_trial_end = on_trial_end
+        self.host = RunHost(ctx)
+        self.runs = 0
+        # Heartbeats and the reaping of silent peers run on real time only: nobody else can see an in-memory
+        # store, and simulated workers do not die.
+        self._heartbeats = not ctx.store.in_memory and ctx.clock is SYSTEM_CLOCK
         self._stop_beat = threading.Event()
-        self._last_reap = 0.0
+        self._beat: threading.Thread | None = None
+        self._last_reap = float("-inf")
+        self._stepper: _Stepper | None = None
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> int:
+        """Run trials until nothing is left; returns the number of trial runs made."""
+        self.start()
+        try:
+            while self.run_next():
+                pass
+        finally:
+            self.stop()
+        return self.runs
+
+    def start(self) -> None:
+        """Register this worker in the store (with its environment) and start its heartbeat."""
         ctx = self.ctx
         environment = None
         if ctx.tracking:
@@ -54,58 +81,69 @@ class Worker:
 
             environment = capture(repo_of(self.objective), energy=ctx.meter.enabled)
         ctx.worker_id = ctx.store.register_worker(ctx.study_id, environment)
-        beat = threading.Thread(target=self._beat, name="itero-heartbeat", daemon=True)
-        if not ctx.store.in_memory:  # nobody else can see an in-memory store, and its one connection is ours
-            beat.start()
-        runs = 0
-        try:
-            while True:
-                trial = self.next_trial()
-                if trial is None:
-                    break
-                self.run_trial(trial)
-                runs += 1
-        finally:
-            self._stop_beat.set()
-            if beat.is_alive():
-                beat.join(timeout=2)
-            ctx.store.heartbeat(ctx.worker_id, finished=True)
-        return runs
+        if self._heartbeats:
+            self._beat = threading.Thread(target=self._beating, name="itero-heartbeat", daemon=True)
+            self._beat.start()
 
-    def _beat(self) -> None:
-        assert self.ctx.worker_id is not None
-        while not self._stop_beat.wait(HEARTBEAT_SECONDS):
-            try:
-                self.ctx.store.heartbeat(self.ctx.worker_id)
-            except Exception:  # a missed beat is harmless; the next one retries
-                logger.debug("heartbeat failed", exc_info=True)
+    def stop(self) -> None:
+        self._stop_beat.set()
+        if self._beat is not None and self._beat.is_alive():
+            self._beat.join(timeout=2)
+        if self.ctx.worker_id is not None:
+            self.ctx.store.heartbeat(self.ctx.worker_id, finished=True)
 
+    def run_next(self) -> bool:
+        """Claim the next piece of work and run it; False when there is none."""
+        trial = self.next_trial()
+        if trial is None:
+            return False
+        self.run_trial(trial)
+        self.runs += 1
+        return True
+
+    # ------------------------------------------------------------------ one step at a time
+    def step(self) -> bool:
+        """Go on until the worker is about to be granted a step, or sleeps on its clock (``wake_at`` then says
+        until when); False once it has nothing left to do. The first call starts the worker."""
+        if self._stepper is None:
+            self._stepper = _Stepper(self.run)
+            self.host.before_step = self._stepper.yield_step
+        if self._stepper.dead:
+            return False
+        self._stepper.wake_at = None
+        self._stepper.parent = greenlet.getcurrent()
+        self._stepper.switch()
+        return not self._stepper.dead
+
+    @property
+    def wake_at(self) -> float | None:
+        """When a stepped worker that sleeps on a ``FakeClock`` wants to go on (None: at once)."""
+        return None if self._stepper is None else self._stepper.wake_at
+
+    # ------------------------------------------------------------------ claiming work
     def next_trial(self) -> Trial | None:
         """Claim the next piece of work, or None when the budget is spent or nothing is left to do."""
         ctx = self.ctx
         while True:
             history = ctx.cache.refresh()
             self._reap_stale()
-            # 1. Trials given back by dead workers are resumed or retried first (they were counted already).
-            for t in history.with_state(TrialState.WAITING):
-                if ctx.store.claim_trial(ctx.study_id, t.id, ["WAITING"], ctx.worker_id, step=t.step):
-                    logger.info("Trial %d: resuming after step %d (attempt %d)", t.number, t.step, t.retries + 1)
-                    return self._resume(t)
-            if ctx.budget_exhausted():
+            suggestion, why = next_work(ctx, history)
+            if suggestion is None:
+                logger.info("worker %s stops: %s", ctx.worker_id, why)
                 return None
-            suggestion = ctx.scheduler.next(history)
             action = suggestion.action
-            if action == "start":
-                if ctx.sampler.is_exhausted(ctx.scheduler.sampler_view(history)):
-                    return None
-                return self._start(None)
             if action == "resume" and suggestion.trial_id is not None:
-                paused = history.get(suggestion.trial_id)
-                if paused is not None and ctx.store.claim_trial(
-                    ctx.study_id, paused.id, ["PAUSED"], ctx.worker_id, step=paused.step
+                t = history.get(suggestion.trial_id)
+                if t is not None and ctx.store.claim_trial(
+                    ctx.study_id, t.id, [t.state.value], ctx.worker_id, step=t.step
                 ):
-                    logger.info("Trial %d: resuming from its checkpoint at step %d", paused.number, paused.step)
-                    return self._resume(paused)
+                    if t.state == TrialState.WAITING:
+                        logger.info("Trial %d: resuming after step %d (attempt %d)", t.number, t.step, t.retries + 1)
+                    else:
+                        logger.info("Trial %d: resuming from its checkpoint at step %d", t.number, t.step)
+                    return self._resume(t)
+            elif action == "start":
+                return self._start(None)
             elif action == "clone" and suggestion.donor_id is not None:
                 donor = history.get(suggestion.donor_id)
                 if donor is not None and donor.checkpoint_id is not None:
@@ -119,13 +157,7 @@ class Worker:
                 if ctx.store.retire_trial(ctx.study_id, suggestion.trial_id, suggestion.reason or "stopped", step):
                     logger.info("Trial id %d stopped: %s", suggestion.trial_id, suggestion.reason)
             elif action == "wait":
-                if not history.with_state(TrialState.RUNNING):
-                    logger.warning("scheduler %r waits but no trial is running; stopping", ctx.scheduler.name)
-                    return None
-                time.sleep(WAIT_SECONDS)
-            elif action == "done":
-                logger.info("scheduler %r has nothing more to run: %s", ctx.scheduler.name, suggestion.reason)
-                return None
+                ctx.clock.sleep(WAIT_SECONDS)
             # A lost race or a wait: look again on fresh data.
 
     def _start(
@@ -141,7 +173,7 @@ class Worker:
                 )
             except RunFull:
                 return None
-            return Trial(ctx, trial_id, number)
+            return Trial(self.host, trial_id, number)
         if donor.checkpoint_id is None:
             raise LostRace(f"trial {donor.number} has no checkpoint to clone")
         try:
@@ -174,7 +206,7 @@ class Worker:
         if replaced is not None:
             logger.info("Trial %d: clone of trial %d replacing trial %d", number, donor.number, replaced.number)
         return Trial(
-            ctx,
+            self.host,
             trial_id,
             number,
             params=params if params is not None else donor.params,
@@ -187,7 +219,7 @@ class Worker:
         # Without a checkpoint a trial restarts from step 0 with its own parameters.
         start = 0 if t.checkpoint_id is None else self.ctx.store.checkpoint_step(t.checkpoint_id)
         return Trial(
-            self.ctx,
+            self.host,
             t.id,
             t.number,
             params=t.params,
@@ -202,8 +234,19 @@ class Worker:
             reports=t.reports if t.checkpoint_id is not None else None,
         )
 
+    # ------------------------------------------------------------------ liveness
+    def _beating(self) -> None:
+        assert self.ctx.worker_id is not None
+        while not self._stop_beat.wait(HEARTBEAT_SECONDS):
+            try:
+                self.ctx.store.heartbeat(self.ctx.worker_id)
+            except Exception:  # a missed beat is harmless; the next one retries
+                logger.debug("heartbeat failed", exc_info=True)
+
     def _reap_stale(self) -> None:
-        now = time.time()
+        if not self._heartbeats:
+            return
+        now = self.ctx.clock.time()
         if now - self._last_reap < HEARTBEAT_SECONDS:
             return
         self._last_reap = now
@@ -232,13 +275,8 @@ class Worker:
         finally:
             reset_current_trial(token)
         if logger.isEnabledFor(logging.INFO):
-            logger.info(
-                "Trial %d %s after step %d: %s",
-                trial.number,
-                state.value.lower(),
-                trial.snapshot().step,
-                trial.snapshot().metrics,
-            )
+            snap = trial.snapshot()
+            logger.info("Trial %d %s after step %d: %s", trial.number, state.value.lower(), snap.step, snap.metrics)
         if trial.wrote_checkpoint or trial.restored_from is not None:
             self._collect_checkpoints(self.ctx.cache.refresh())
         if self.on_trial_end is not None:
@@ -256,3 +294,21 @@ class Worker:
             return
         if freed:
             logger.debug("freed %d bytes of checkpoints that can no longer be resumed or cloned", freed)
+
+
+class _Stepper(greenlet.greenlet):
+    """The greenlet a stepped worker runs in: it hands control back to the caller of ``Worker.step`` before each
+    granted step and when it sleeps on a ``FakeClock`` (``pause_until``, see ``itero._clock``)."""
+
+    wake_at: float | None = None
+
+    def yield_step(self) -> None:
+        if greenlet.getcurrent() is self:
+            self.wake_at = None
+            assert self.parent is not None
+            self.parent.switch()
+
+    def pause_until(self, t: float) -> None:
+        self.wake_at = t
+        assert self.parent is not None
+        self.parent.switch()

@@ -8,11 +8,14 @@ from itero.store._records import (
     TrialRunRecord,
     WorkerEnvironmentRecord,
 )
-from itero.store._store import LostRace, RunCost, RunFull, Store
+from itero.store._store import LostRace, RunFull, Store
 from itero.store._urls import check_url, public_url, sqlite_file, url_backend
+from itero.store._writes import CheckpointData, CostDelta, RunCost, TrialWrite, WarmStart
 
 __all__ = [
     "ArtifactStore",
+    "CheckpointData",
+    "CostDelta",
     "DatasetVersionRecord",
     "LostRace",
     "OptimizeRunRecord",
@@ -21,6 +24,8 @@ __all__ = [
     "Store",
     "StudyRecord",
     "TrialRunRecord",
+    "TrialWrite",
+    "WarmStart",
     "WorkerEnvironmentRecord",
     "check_url",
     "dump_state",

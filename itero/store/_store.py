@@ -3,7 +3,7 @@
     >>> store = Store("sqlite://")                      # in memory; "sqlite:///itero.db" or "postgresql://…"
     >>> rec = store.create_study("s", {"loss": "minimize"})
     >>> trial_id, number = store.create_trial(rec.id)
-    >>> store.write_trial(rec.id, trial_id, state="COMPLETE", metrics={"loss": 0.5})
+    >>> store.write_trial(rec.id, TrialWrite(trial_id, state="COMPLETE", metrics={"loss": 0.5}))
 
 Writes are short transactions that each take the study's next clock value as the rows' ``version``;
 ``read_changes`` returns only what changed since a version, so a worker's cost of staying current does not grow
@@ -17,15 +17,14 @@ import hashlib
 import json
 import os
 import socket
-import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import BigInteger, Connection, Float, Integer, and_, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from itero._clock import SYSTEM_CLOCK, Clock
 from itero.exceptions import DuplicatedStudyError, StudyNotFoundError
 from itero.store._artifacts import ArtifactStore, default_root
 from itero.store._engine import open_engine
@@ -48,30 +47,22 @@ from itero.store._schema import (
     trials,
     workers,
 )
+from itero.store._writes import TrialWrite
 
 _dumps = json.dumps
-
-
-@dataclass(frozen=True)
-class RunCost:
-    """One run of a trial (from a fresh start or a resume to a stop, pause, crash or end)."""
-
-    start_step: int
-    end_step: int
-    wall_seconds: float
-    cpu_seconds: float
-    started_at: float
-    outcome: str
-    energy_j: float = 0.0
-    co2_g: float = 0.0
-    energy_method: str = ""
 
 
 class Store:
     """Persistence of studies, trials, reports, costs and checkpoints in one SQL database."""
 
-    def __init__(self, url: str = "sqlite:///itero.db", artifacts: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self,
+        url: str = "sqlite:///itero.db",
+        artifacts: str | os.PathLike[str] | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
         self.url = url
+        self.clock = clock  # timestamps of rows (a simulation passes a FakeClock)
         self.engine = open_engine(url)
         # An in-memory SQLite database lives in one connection of this process: no peer can share it, and
         # only one thread may use it.
@@ -98,7 +89,7 @@ class Store:
                         name=name,
                         directions=_dumps(dict(directions)),
                         config=_dumps(dict(config or {})),
-                        created_at=time.time(),
+                        created_at=self.clock.time(),
                     )
                 )
         except IntegrityError:
@@ -174,7 +165,7 @@ class Store:
                         deadline=deadline,
                         max_energy_j=max_energy_j,
                         energy_at_start=energy_at_start,
-                        created_at=time.time(),
+                        created_at=self.clock.time(),
                     )
                     .returning(runs.c.id)
                 ).scalar_one()
@@ -192,9 +183,15 @@ class Store:
             row = conn.execute(select(runs.c.max_steps, runs.c.steps_taken).where(runs.c.id == run_id)).one()
         return None if row.max_steps is None else max(0, int(row.max_steps) - int(row.steps_taken))
 
+    def trials_left(self, run_id: int) -> int | None:
+        """Trials the run may still start (None: no trial limit)."""
+        with self._read.connect() as conn:
+            row = conn.execute(select(runs.c.n_trials, runs.c.started).where(runs.c.id == run_id)).one()
+        return None if row.n_trials is None else max(0, int(row.n_trials) - int(row.started))
+
     def end_run(self, run_id: int) -> None:
         with self.engine.begin() as conn:
-            conn.execute(update(runs).where(runs.c.id == run_id).values(ended_at=time.time()))
+            conn.execute(update(runs).where(runs.c.id == run_id).values(ended_at=self.clock.time()))
 
     def get_run(self, run_id: int) -> OptimizeRunRecord:
         """The optimize run ``run_id`` (its budget and how much of it peers have taken)."""
@@ -215,7 +212,7 @@ class Store:
     def register_worker(self, study_id: int, environment: Mapping[str, Any] | None = None) -> int:
         """A new worker row; ``environment`` (see ``itero.tracking.capture_environment``) is stored once per
         distinct content and linked from the worker."""
-        now = time.time()
+        now = self.clock.time()
         with self.engine.begin() as conn:
             env_id = None if environment is None else self._environment_id(conn, environment)
             return int(
@@ -244,7 +241,7 @@ class Store:
                 return int(
                     conn.execute(
                         insert(environments)
-                        .values(digest=digest, info=text, created_at=time.time())
+                        .values(digest=digest, info=text, created_at=self.clock.time())
                         .returning(environments.c.id)
                     ).scalar_one()
                 )
@@ -287,7 +284,7 @@ class Store:
                                 digest=digest,
                                 kind=kind[:32],
                                 info=_dumps(dict(info), default=str),
-                                created_at=time.time(),
+                                created_at=self.clock.time(),
                             )
                         )
                 except IntegrityError:  # a peer recorded it first
@@ -319,7 +316,9 @@ class Store:
     def heartbeat(self, worker_id: int, finished: bool = False) -> None:
         with self.engine.begin() as conn:
             conn.execute(
-                update(workers).where(workers.c.id == worker_id).values(heartbeat_at=time.time(), finished=finished)
+                update(workers)
+                .where(workers.c.id == worker_id)
+                .values(heartbeat_at=self.clock.time(), finished=finished)
             )
 
     # ------------------------------------------------------------------ trials
@@ -370,7 +369,7 @@ class Store:
                     "parent_id": parent_id,
                     "checkpoint_id": checkpoint_id,
                     "system_attrs": _dumps(dict(system_attrs or {})),
-                    "started_at": time.time() if state == "RUNNING" else None,
+                    "started_at": self.clock.time() if state == "RUNNING" else None,
                     "version": version,
                 },
             ).scalar_one()
@@ -400,7 +399,7 @@ class Store:
                     state="RUNNING",
                     worker_id=worker_id,
                     version=version,
-                    started_at=func.coalesce(trials.c.started_at, time.time()),
+                    started_at=func.coalesce(trials.c.started_at, self.clock.time()),
                 )
             ).rowcount
             if claimed and run_id is not None:
@@ -419,105 +418,80 @@ class Store:
             conn.execute(
                 update(trials)
                 .where(*_as_seen(trial_id, ["PAUSED"], step))
-                .values(state="PRUNED", error=reason, completed_at=time.time(), version=version)
+                .values(state="PRUNED", error=reason, completed_at=self.clock.time(), version=version)
             ).rowcount
         )
 
-    def write_trial(
-        self,
-        study_id: int,
-        trial_id: int,
-        *,
-        state: str | None = None,
-        params: Mapping[str, Any] | None = None,
-        distributions: Mapping[str, Any] | None = None,
-        metrics: Mapping[str, float] | None = None,
-        step: int | None = None,
-        reports_: Iterable[tuple[int, Mapping[str, float]]] = (),
-        error: str | None = None,
-        user_attrs: Mapping[str, Any] | None = None,
-        cost: tuple[float, ...] | None = None,
-        run: RunCost | None = None,
-        datasets: Mapping[str, str] | None = None,
-        worker_id: int | None = None,
-        checkpoint: tuple[int, str, int] | None = None,
-        warm_start: tuple[int, int, Mapping[str, Any]] | None = None,
-        system_attrs: Mapping[str, Any] | None = None,
-    ) -> int | None:
-        """Write what changed about a running trial in one transaction; returns the new checkpoint's id.
-
-        ``warm_start=(parent_id, checkpoint_id, system_attrs)`` records that the trial started from another
-        trial's checkpoint (shared weights). ``system_attrs`` (and the warm start's) are merged into the
-        trial's stored ones, key by key.
-
-        ``cost`` adds ``(steps, wall seconds, CPU seconds, energy J, CO2 g)`` spent since the last write to the
-        trial's totals; ``run`` records one finished run of the trial (its own totals were added through
-        ``cost``). ``datasets`` replaces the trial's ``{dataset name: digest}``.
-        """
-        now = time.time()
-        finished = state in ("COMPLETE", "PRUNED", "FAILED")
+    def write_trial(self, study_id: int, w: TrialWrite) -> int | None:
+        """Apply one write of a running trial in one transaction; returns the trial's checkpoint id when the write
+        stores a checkpoint or a warm start (None otherwise). A checkpoint's bytes are stored (content-addressed)
+        before its row, and stored again after it if a peer's garbage collection removed the same content in
+        between."""
+        digest = None if w.checkpoint is None else self.artifacts.put(w.checkpoint.data)
+        now = self.clock.time()
+        cost, warm = w.cost, w.warm_start
         values: dict[str, Any] = {
-            "tid": trial_id,
-            "state": state,
-            "params": None if params is None else _dumps(dict(params)),
-            "distributions": None if distributions is None else _dumps(dict(distributions)),
-            "metrics": None if metrics is None else _dumps(dict(metrics), allow_nan=True),
-            "step": step,
-            "error": error,
-            "user_attrs": None if user_attrs is None else _dumps(dict(user_attrs), default=str),
-            "completed_at": now if finished else None,
-            "d_steps": int(cost[0]) if cost else 0,
-            "d_wall": cost[1] if cost else 0.0,
-            "d_cpu": cost[2] if cost else 0.0,
-            "d_energy": cost[3] if cost and len(cost) > 3 else 0.0,
-            "d_co2": cost[4] if cost and len(cost) > 4 else 0.0,
-            "datasets": None if datasets is None else _dumps(dict(datasets)),
-            "d_runs": 1 if run is not None else 0,
-            "checkpoint_id": None if warm_start is None else warm_start[1],
-            "parent_id": None if warm_start is None else warm_start[0],
+            "tid": w.trial_id,
+            "state": w.state,
+            "params": None if w.params is None else _dumps(dict(w.params)),
+            "distributions": None if w.distributions is None else _dumps(dict(w.distributions)),
+            "metrics": None if w.metrics is None else _dumps(dict(w.metrics), allow_nan=True),
+            "step": w.step,
+            "error": w.error,
+            "user_attrs": None if w.user_attrs is None else _dumps(dict(w.user_attrs), default=str),
+            "completed_at": now if w.finished else None,
+            "d_steps": cost.steps if cost else 0,
+            "d_wall": cost.wall_seconds if cost else 0.0,
+            "d_cpu": cost.cpu_seconds if cost else 0.0,
+            "d_energy": cost.energy_j if cost else 0.0,
+            "d_co2": cost.co2_g if cost else 0.0,
+            "datasets": None if w.datasets is None else _dumps(dict(w.datasets)),
+            "d_runs": 1 if w.run is not None else 0,
+            "checkpoint_id": None if warm is None else warm.checkpoint_id,
+            "parent_id": None if warm is None else warm.parent_id,
             "system_attrs": None,
         }
-        merge = {**(warm_start[2] if warm_start is not None else {}), **(system_attrs or {})}
+        merge = {**(warm.attrs if warm is not None else {}), **(w.system_attrs or {})}
         q = self._q
         with self.engine.begin() as conn:
             if merge:
-                old = conn.execute(select(trials.c.system_attrs).where(trials.c.id == trial_id)).scalar_one()
+                old = conn.execute(select(trials.c.system_attrs).where(trials.c.id == w.trial_id)).scalar_one()
                 values["system_attrs"] = _dumps({**json.loads(old or "{}"), **merge})
             version = q.tick.run(conn, {"sid": study_id}).scalar_one()
             values["version"] = version
             report_rows = [
                 {
                     "study_id": study_id,
-                    "trial_id": trial_id,
+                    "trial_id": w.trial_id,
                     "step": s,
                     "metrics": _dumps(dict(m), allow_nan=True),
                     "version": version,
                 }
-                for s, m in reports_
+                for s, m in w.reports
             ]
             if report_rows:
                 q.insert_report.run_many(conn, report_rows)
-            if checkpoint is not None:
-                ck_step, digest, size = checkpoint
+            if w.checkpoint is not None:
                 values["checkpoint_id"] = conn.execute(
                     insert(checkpoints)
                     .values(
                         study_id=study_id,
-                        trial_id=trial_id,
-                        step=ck_step,
+                        trial_id=w.trial_id,
+                        step=w.checkpoint.step,
                         digest=digest,
-                        size=size,
+                        size=len(w.checkpoint.data),
                         created_at=now,
                     )
                     .returning(checkpoints.c.id)
                 ).scalar_one()
+            run = w.run
             if run is not None:
                 q.insert_run.run(
                     conn,
                     {
                         "study_id": study_id,
-                        "trial_id": trial_id,
-                        "worker_id": worker_id,
+                        "trial_id": w.trial_id,
+                        "worker_id": w.worker_id,
                         "start_step": run.start_step,
                         "end_step": run.end_step,
                         "wall_seconds": run.wall_seconds,
@@ -531,6 +505,8 @@ class Store:
                     },
                 )
             q.update_trial.run(conn, values)
+        if w.checkpoint is not None and digest is not None:
+            self.artifacts.restore(digest, w.checkpoint.data)
         return values["checkpoint_id"]
 
     def release_trials(
@@ -560,7 +536,7 @@ class Store:
             if not rows:
                 return []
             version = self._tick(conn, study_id)
-            now = time.time()
+            now = self.clock.time()
             for tid, retries in rows:
                 if retries >= max_retries:
                     conn.execute(
@@ -604,10 +580,6 @@ class Store:
         return [TrialRunRecord(**r._mapping) for r in rows]
 
     # ------------------------------------------------------------------ checkpoints
-    def save_checkpoint_data(self, data: bytes) -> tuple[str, int]:
-        """Write checkpoint bytes to the artifact store; the row is written with the trial (``write_trial``)."""
-        return self.artifacts.put(data), len(data)
-
     def load_checkpoint(self, checkpoint_id: int) -> tuple[int, int, bytes]:
         """``(trial_id, step, bytes)`` of a checkpoint, verified against its hash; ``LookupError`` if it was
         garbage-collected."""

@@ -15,13 +15,13 @@ from typing import Any
 
 from itero._spec import spec_of
 from itero.exceptions import ConfigError
+from itero.executors import ENERGY_METRIC
 from itero.samplers import make_sampler
 from itero.schedulers import make_scheduler
 from itero.space import parse_space
 from itero.store import Store
 from itero.study._study import Study
 from itero.tracking import intensity
-from itero.trial._trial import ENERGY_METRIC
 
 DEFAULT_STORAGE = "sqlite:///itero.db"
 _DIRECTIONS = ("maximize", "minimize")

@@ -13,14 +13,13 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from itero.exceptions import ConfigError
-from itero.executors import Budget, RunContext, Worker, run_processes
+from itero.executors import Budget, RunContext, Trial, Worker, next_work, run_processes
 from itero.samplers import BaseSampler
 from itero.schedulers import BaseScheduler
 from itero.store import Store
 from itero.store._cache import StudyCache
 from itero.study._progress import StudyProgress
-from itero.trial import FrozenTrial, TrialState
-from itero.trial._trial import Trial
+from itero.trial import FrozenTrial
 
 
 class Study(Protocol):
@@ -91,6 +90,7 @@ def optimize(
         deadline=deadline,
         max_energy_j=max_energy_j,
         energy_at_start=energy_at_start,
+        n_trials=n_trials,
     )
     progress = StudyProgress(cache, study.name, n_trials, max_steps_total, timeout, enabled=show_progress)
     try:
@@ -131,21 +131,7 @@ def _run_parallel(
         return released
 
     def work_left() -> bool:
-        history = cache.refresh()
-        if history.with_state(TrialState.WAITING):
-            return True
-        ctx = study._context(study.store, cache, budget)
-        if ctx.budget_exhausted():
-            return False
-        action = study.scheduler.next(history).action
-        if action == "done" or (action == "wait" and not history.with_state(TrialState.RUNNING)):
-            return False
-        if action != "start":
-            return True  # a paused trial to resume, a clone to make or a trial to stop
-        assert budget.run_id is not None
-        run = study.store.get_run(budget.run_id)
-        slots = run.n_trials is None or run.started < run.n_trials
-        return slots and not study.sampler.is_exhausted(study.scheduler.sampler_view(history))
+        return next_work(study._context(study.store, cache, budget), cache.refresh())[0] is not None
 
     study.store.engine.dispose()  # children must not share the parent's connections
     run_processes(n_jobs, make_worker, release, work_left, poll, max_restarts=3 * n_jobs + 100)

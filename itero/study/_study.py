@@ -18,7 +18,7 @@ from typing import Any
 
 from itero._hypervolume import hypervolume
 from itero.exceptions import DataVersionWarning
-from itero.executors import Budget, RunContext
+from itero.executors import Budget, RunContext, RunHost, Trial
 from itero.samplers import BaseSampler
 from itero.schedulers import BaseScheduler
 from itero.space import Distribution
@@ -28,7 +28,6 @@ from itero.study._pareto import non_dominated
 from itero.study._records import DatasetRecord, EnvironmentRecord, StudyTotals
 from itero.tracking import EnergyMeter, capture_environment, compare_versions, intensity
 from itero.trial import FrozenTrial, History, TrialState
-from itero.trial._trial import Trial
 
 
 class Study:
@@ -60,7 +59,7 @@ class Study:
         self.tracking = tracking
         self.region = region
         self._cache = StudyCache(store, study_id, name, self.directions)
-        self._ask_ctx: RunContext | None = None
+        self._ask_host: RunHost | None = None
         self._asked: dict[int, Trial] = {}
 
     def __repr__(self) -> str:
@@ -265,13 +264,14 @@ class Study:
         x = trial.suggest_float("x", 0, 1)
         study.tell(trial, {"loss": (x - 0.3) ** 2})
         """
-        if self._ask_ctx is None:
-            self._ask_ctx = self._context(self.store, self._cache, Budget())
+        if self._ask_host is None:
+            ctx = self._context(self.store, self._cache, Budget())
             environment = capture_environment(energy=self.tracking) if self.tracking else None
-            self._ask_ctx.worker_id = self.store.register_worker(self.id, environment)
+            ctx.worker_id = self.store.register_worker(self.id, environment)
+            self._ask_host = RunHost(ctx)
         self._cache.refresh()
-        trial_id, number = self.store.create_trial(self.id, worker_id=self._ask_ctx.worker_id)
-        trial = Trial(self._ask_ctx, trial_id, number, params=fixed)
+        trial_id, number = self.store.create_trial(self.id, worker_id=self._ask_host.worker_id)
+        trial = Trial(self._ask_host, trial_id, number, params=fixed)
         self._asked[number] = trial
         return trial
 

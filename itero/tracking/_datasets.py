@@ -14,14 +14,18 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from itero.tracking._hashing import DatasetError, hash_data
 
-if TYPE_CHECKING:
-    from itero.trial._trial import Trial
 
-_current: contextvars.ContextVar[Trial | None] = contextvars.ContextVar("itero_current_trial", default=None)
+class DatasetTracker(Protocol):
+    """What ``track_dataset`` needs of the running trial (``itero.Trial`` is one)."""
+
+    def track_dataset(self, name: str, data: Any) -> DatasetVersion: ...
+
+
+_current: contextvars.ContextVar[DatasetTracker | None] = contextvars.ContextVar("itero_current_trial", default=None)
 _session: dict[str, DatasetVersion] = {}
 
 
@@ -75,16 +79,16 @@ def clear_session_datasets() -> None:
     _session.clear()
 
 
-def current_trial() -> Trial | None:
+def current_trial() -> DatasetTracker | None:
     """The trial this thread is running, if any."""
     return _current.get()
 
 
-def set_current_trial(trial: Trial | None) -> contextvars.Token[Trial | None]:
+def set_current_trial(trial: DatasetTracker | None) -> contextvars.Token[DatasetTracker | None]:
     return _current.set(trial)
 
 
-def reset_current_trial(token: contextvars.Token[Trial | None]) -> None:
+def reset_current_trial(token: contextvars.Token[DatasetTracker | None]) -> None:
     _current.reset(token)
 
 

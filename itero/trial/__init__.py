@@ -1,4 +1,5 @@
-"""Trials: the live object an objective receives, and the stored snapshot of one."""
+"""Trial records: the stored snapshot of one trial, its states, and a study's history of them (the live trial an
+objective receives is `itero.Trial`, in `itero.executors`)."""
 
 from itero.trial._frozen import FrozenTrial, TrialCost
 from itero.trial._history import History

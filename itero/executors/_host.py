@@ -1,0 +1,198 @@
+"""The narrow interface a running trial talks to, and its implementation on a worker's ``RunContext``.
+
+A ``Trial`` asks its host to resolve and propose parameters, to decide after a report, to grant steps, to write,
+to restore a checkpoint and to record dataset versions; nothing else. ``RunHost`` does that with the study's
+store, sampler, scheduler and budget; a unit test can give a Trial a fake host and no store at all.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from itero._clock import Clock
+from itero.exceptions import ArtifactError, SpaceError
+from itero.executors._context import RunContext
+from itero.executors._cost import CostMeter
+from itero.executors._warm import donors
+from itero.executors._work import grant_step
+from itero.space import Distribution, apply_override
+from itero.store import TrialWrite, WarmStart, load_state
+from itero.tracking import DatasetVersion
+from itero.trial import FrozenTrial
+
+logger = logging.getLogger("itero")
+
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class Restored:
+    """A state to resume from: the trial's own checkpoint, a donor's for a clone, or (``warm`` set) a matching
+    trial's when the study shares weights."""
+
+    step: int
+    state: Any
+    checkpoint_id: int
+    warm: WarmStart | None = None
+    donor_number: int | None = None
+
+
+class TrialHost(Protocol):
+    """What a running ``Trial`` needs from where it runs."""
+
+    @property
+    def directions(self) -> Mapping[str, str]: ...
+
+    @property
+    def max_steps(self) -> int | None: ...  # the scheduler's cap on a trial's steps
+
+    @property
+    def worker_id(self) -> int | None: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def flush_seconds(self) -> float: ...
+
+    @property
+    def limits_energy(self) -> bool: ...  # whether the run has an energy budget (then unwritten energy counts)
+
+    def cost_meter(self, start_step: int, energy_before: float) -> CostMeter: ...
+
+    def override(self, name: str, dist: Distribution) -> Distribution: ...
+
+    def propose(self, trial: FrozenTrial, name: str, dist: Distribution) -> Any: ...
+
+    def decide(self, trial: FrozenTrial, step: int, can_pause: bool, last: bool) -> tuple[str, bool]: ...
+
+    def grant_step(self, unflushed_j: float) -> bool: ...
+
+    def write(self, write: TrialWrite) -> int | None: ...
+
+    def restore(self, trial: FrozenTrial, fresh: bool, max_steps: int | None) -> Restored | None: ...
+
+    def record_dataset(self, version: DatasetVersion) -> None: ...
+
+
+class RunHost:
+    """``TrialHost`` on a worker's context. ``before_step`` (set by a stepped worker) runs before each step is
+    granted."""
+
+    def __init__(self, ctx: RunContext) -> None:
+        self.ctx = ctx
+        self.before_step: Callable[[], None] | None = None
+        self._joint: dict[int, dict[str, Any]] = {}  # the sampler's joint proposal per running trial
+
+    @property
+    def directions(self) -> Mapping[str, str]:
+        return self.ctx.directions
+
+    @property
+    def clock(self) -> Clock:
+        return self.ctx.clock
+
+    @property
+    def flush_seconds(self) -> float:
+        return self.ctx.flush_seconds
+
+    @property
+    def max_steps(self) -> int | None:
+        return self.ctx.scheduler.max_steps
+
+    @property
+    def worker_id(self) -> int | None:
+        return self.ctx.worker_id
+
+    @property
+    def limits_energy(self) -> bool:
+        return self.ctx.budget.max_energy_j is not None
+
+    def cost_meter(self, start_step: int, energy_before: float) -> CostMeter:
+        ctx = self.ctx
+        return CostMeter(ctx.clock, ctx.meter, ctx.grams_per_kwh, start_step, energy_before)
+
+    def override(self, name: str, dist: Distribution) -> Distribution:
+        """``dist`` narrowed or replaced by the study's ``space``."""
+        override = self.ctx.space.get(name)
+        return dist if override is None else apply_override(name, dist, override)
+
+    def propose(self, trial: FrozenTrial, name: str, dist: Distribution) -> Any:
+        """The study's fixed value of ``name``, else the sampler's proposal (from its joint proposal for the trial
+        when it made one that fits ``dist``)."""
+        ctx = self.ctx
+        if name in ctx.fixed:
+            value = ctx.fixed[name]
+            if not dist.contains(value):
+                raise SpaceError(
+                    f"fixed parameter {name!r}={value!r} is outside its range {dist}; "
+                    f"widen the range with space: {{{name}: ...}} or fix another value"
+                )
+            return value
+        history = ctx.scheduler.sampler_view(ctx.cache.history)
+        joint = self._joint.get(trial.id)
+        if joint is None:
+            joint = self._joint[trial.id] = ctx.sampler.sample_joint(history, trial) or {}
+        value = joint.get(name, _MISSING)
+        if value is _MISSING or not dist.contains(value):
+            # Not in the joint proposal, or proposed for an older range of this parameter.
+            value = ctx.sampler.sample(history, trial, name, dist)
+        if not dist.contains(value):
+            raise SpaceError(f"sampler {ctx.sampler.name!r} proposed {value!r} for {name!r}, outside {dist}")
+        return value
+
+    def decide(self, trial: FrozenTrial, step: int, can_pause: bool, last: bool) -> tuple[str, bool]:
+        """``(decision, checkpoint wanted)`` after ``trial`` reported ``step``; a PAUSE at the ``last`` step
+        becomes CONTINUE (the trial completes instead)."""
+        scheduler, history = self.ctx.scheduler, self.ctx.cache.history
+        decision = scheduler.decide(history, trial, step, can_pause=can_pause).value
+        if decision == "PAUSE" and last:
+            decision = "CONTINUE"
+        return decision, decision == "PAUSE" or scheduler.wants_checkpoint(history, trial, step)
+
+    def grant_step(self, unflushed_j: float) -> bool:
+        if self.before_step is not None:
+            self.before_step()
+        return grant_step(self.ctx, unflushed_j)
+
+    def write(self, write: TrialWrite) -> int | None:
+        if write.state is not None:
+            self._joint.pop(write.trial_id, None)
+        return self.ctx.store.write_trial(self.ctx.study_id, write)
+
+    def restore(self, trial: FrozenTrial, fresh: bool, max_steps: int | None) -> Restored | None:
+        """The trial's own checkpoint (or its donor's, for a clone); for a ``fresh`` trial of a study that shares
+        weights, the checkpoint of the best matching trial that is not past ``max_steps``; else None."""
+        store = self.ctx.store
+        if trial.checkpoint_id is not None:
+            _tid, step, data = store.load_checkpoint(trial.checkpoint_id)
+            return Restored(step, load_state(data), trial.checkpoint_id)
+        keys = self.ctx.share_weights
+        if not keys or not fresh:
+            return None
+        missing = [k for k in keys if k not in trial.params]
+        if missing:
+            logger.debug("trial %d: no shared weights, %s not suggested before restore()", trial.number, missing)
+            return None
+        for donor in donors(self.ctx.cache.history, trial, keys):
+            assert donor.checkpoint_id is not None
+            try:
+                _tid, step, data = store.load_checkpoint(donor.checkpoint_id)
+            except (LookupError, ArtifactError):  # collected in the meantime: try the next match
+                continue
+            if max_steps is not None and step >= max_steps:
+                continue
+            attrs = {"shared_from": donor.number, "from_step": step}
+            warm = WarmStart(donor.id, donor.checkpoint_id, attrs)
+            return Restored(step, load_state(data), donor.checkpoint_id, warm, donor.number)
+        return None
+
+    def record_dataset(self, version: DatasetVersion) -> None:
+        ctx = self.ctx
+        key = (version.name, version.digest)
+        if key not in ctx.recorded_datasets:
+            ctx.store.record_datasets(ctx.study_id, [(version.name, version.digest, version.kind, version.info)])
+            ctx.recorded_datasets.add(key)
