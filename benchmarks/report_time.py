@@ -84,7 +84,7 @@ def breakdown(name: str, url: str) -> dict[str, float]:
     study = itero.load_study(name, storage=url, sampler="random", scheduler="fifo")
     snap = snapshot(study)
     out["read store (trials, runs)"] = time.perf_counter() - t
-    ctx = s.Context(study, snap, study.totals(), study.store.get_study(name).config, Figures())
+    ctx = s.Context(study, snap, study.totals(), study.config, Figures())
     for label, section in [
         ("summary", s.header),
         ("cost", s.cost),

@@ -26,6 +26,7 @@ from itero.exceptions import ConfigError
 from itero.samplers import BaseSampler, make_sampler
 from itero.schedulers import BaseScheduler, make_scheduler
 from itero.space import Distribution, parse_space
+from itero.store import url_backend
 from itero.study import DEFAULT_STORAGE, Study, check_objectives, create_study
 from itero.tracking import intensity
 
@@ -269,13 +270,9 @@ def _with_source(src: str, build: Callable[[], T]) -> T:
 
 
 def _check_storage(url: str, src: str) -> None:
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        backend = make_url(url).get_backend_name()
-    except ArgumentError:
-        raise ConfigError(f"{src}: storage: got {url!r}; expected {_EXPECTED['storage']}") from None
+    backend = url_backend(url)
+    if backend is None:
+        raise ConfigError(f"{src}: storage: got {url!r}; expected {_EXPECTED['storage']}")
     if backend not in ("sqlite", "postgresql"):
         raise ConfigError(
             f"{src}: storage: got {url!r}; backend {backend!r} is not supported, use sqlite or postgresql"

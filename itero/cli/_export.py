@@ -3,7 +3,7 @@
     itero export mlflow STUDY --tracking-uri sqlite:///mlflow.db [--experiment NAME] [--storage URL]
     itero export tensorboard STUDY --logdir tb/STUDY [--storage URL]
 
-Registered on the ``itero`` app at the end of ``itero/cli/__init__.py`` (this module uses its helpers).
+Registered on the ``itero`` app by ``itero/cli/__init__.py``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from itero.cli import FAILED, USAGE_ERROR, StorageOption, _fail, _load, _out, _user_errors
+from itero.cli._common import FAILED, USAGE_ERROR, StorageOption, StudyArgument, fail, load, out, user_errors
 from itero.study import DEFAULT_STORAGE
 
 export_app: typer.Typer = typer.Typer(
@@ -24,8 +24,6 @@ export_app: typer.Typer = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-
-StudyArgument = Annotated[str, typer.Argument(metavar="STUDY", help="The study's name.", show_default=False)]
 
 
 @export_app.command("mlflow")
@@ -51,20 +49,20 @@ def export_mlflow(
     """
     from itero.export._mlflow import export_runs, require_mlflow
 
-    study = _load(study_name, storage)
+    study = load(study_name, storage)
     try:
         require_mlflow()
     except ImportError as exc:
-        _fail(str(exc), FAILED)
+        fail(str(exc), FAILED)
     from mlflow.exceptions import MlflowException
 
     try:
-        with _user_errors():
+        with user_errors():
             done = export_runs(study, tracking_uri, experiment)
     except MlflowException as exc:
-        _fail(f"MLflow at {tracking_uri}: {exc}", USAGE_ERROR)
+        fail(f"MLflow at {tracking_uri}: {exc}", USAGE_ERROR)
     name = experiment or study.name
-    _out().print(
+    out().print(
         Text(
             f"exported {len(done.runs)} trial(s) of {study.name!r} to MLflow experiment {name!r} "
             f"(id {done.experiment_id})\n"
@@ -89,14 +87,14 @@ def export_tensorboard(
     """
     from itero.export._tensorboard import require_tensorboard, to_tensorboard
 
-    study = _load(study_name, storage)
+    study = load(study_name, storage)
     try:
         require_tensorboard()
     except ImportError as exc:
-        _fail(str(exc), FAILED)
-    with _user_errors():
+        fail(str(exc), FAILED)
+    with user_errors():
         root = to_tensorboard(study, logdir)
-    _out().print(
+    out().print(
         Text(
             f"exported {len(study.trials)} trial(s) of {study.name!r} to TensorBoard (HParams view)\n"
             f"logdir: {root} (one run per trial)\n"

@@ -2,7 +2,7 @@
 
     itero report STUDY -o report.html [--storage URL] [--top 50]
 
-Registered on the ``itero`` app at the end of ``itero/cli/__init__.py`` (this module uses its helpers).
+Registered on the ``itero`` app by ``itero/cli/__init__.py``.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from itero.cli import StorageOption, _load, _out, _user_errors
+from itero.cli._common import StorageOption, StudyArgument, load, out, user_errors
 from itero.study import DEFAULT_STORAGE
 
 
 def report(
-    study_name: Annotated[str, typer.Argument(metavar="STUDY", help="The study's name.", show_default=False)],
+    study_name: StudyArgument,
     output: Annotated[
         Path, typer.Option("--output", "-o", help="The HTML file to write (folders are created).")
     ] = Path("report.html"),
@@ -30,7 +30,10 @@ def report(
     from itero.report import write_report
     from itero.report._format import size
 
-    study = _load(study_name, storage)
-    with _user_errors():
+    study = load(study_name, storage)
+    with user_errors():
         path = write_report(study, output, top=top)
-    _out().print(Text(f"wrote {path.resolve()} ({size(path.stat().st_size)}); it opens offline in any browser"))
+    out().print(Text(f"wrote {path.resolve()} ({size(path.stat().st_size)}); it opens offline in any browser"))
+
+
+__all__ = ["report"]

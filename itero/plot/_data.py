@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Union
 
+from itero.store import TrialRunRecord
 from itero.trial import FrozenTrial
 
 if TYPE_CHECKING:
@@ -22,9 +23,7 @@ if TYPE_CHECKING:
 class Snapshot:
     """What the plots of one study need, read once (building every figure of a report reads the store once).
 
-    ``runs`` are the store's per-run rows (``trial_id``, ``worker_id``, ``start_step``, ``end_step``,
-    ``wall_seconds``, ``cpu_seconds``, ``energy_j``, ``co2_g``, ``energy_method``, ``started_at``, ``ended_at``,
-    ``outcome``), oldest first.
+    ``runs`` are the study's trial runs (``study.runs()``), oldest first.
     """
 
     name: str
@@ -32,7 +31,7 @@ class Snapshot:
     trials: list[FrozenTrial]
     completed: list[FrozenTrial]
     front: list[FrozenTrial]
-    runs: list[Any] = field(default_factory=list)
+    runs: list[TrialRunRecord] = field(default_factory=list)
 
     @property
     def objectives(self) -> list[str]:
@@ -47,9 +46,9 @@ class Snapshot:
         """-1 for a maximised metric, 1 otherwise: ``sign * value`` is a loss."""
         return -1.0 if self.directions.get(metric) == "maximize" else 1.0
 
-    def runs_by_trial(self) -> dict[int, list[Any]]:
+    def runs_by_trial(self) -> dict[int, list[TrialRunRecord]]:
         """Trial id -> its runs, oldest first."""
-        out: dict[int, list[Any]] = {}
+        out: dict[int, list[TrialRunRecord]] = {}
         for run in self.runs:
             out.setdefault(run.trial_id, []).append(run)
         return out
@@ -73,7 +72,7 @@ def snapshot(study: StudyLike) -> Snapshot:
         trials=list(history.trials),
         completed=completed,
         front=front,
-        runs=list(study.store.trial_runs(study.id)),
+        runs=study.runs(),
     )
 
 

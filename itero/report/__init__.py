@@ -52,7 +52,7 @@ def build_report(study: Study, top: int = 50) -> str:
         study=study,
         snap=snap,
         totals=study.totals(),
-        config=study.store.get_study(study.name).config,
+        config=study.config,
         figures=Figures(),
         top=top,
     )

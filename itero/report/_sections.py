@@ -77,8 +77,8 @@ def header(ctx: Context) -> str:
     if config.get("share_weights"):
         cards.append(card("Shared weights across", esc(", ".join(map(str, config["share_weights"])))))
     warnings = _warnings(ctx, counts)
-    storage = f.public_url(ctx.study.store.url)
-    created = esc(f.when(ctx.study.store.get_study(ctx.study.name).created_at))
+    storage = ctx.study.storage_url
+    created = esc(f.when(ctx.study.created_at))
     from itero import __version__
 
     return (

@@ -16,34 +16,27 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import NoSuchModuleError, OperationalError
 from sqlalchemy.pool import NullPool, StaticPool
 
 from itero.exceptions import StorageError
 from itero.store._schema import SCHEMA_REVISION
+from itero.store._urls import check_url, parse_url, sqlite_file
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
 
 def open_engine(url: str) -> Engine:
     """A SQLAlchemy engine for ``url`` with itero's settings; raises StorageError with the URL on failure."""
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        raise StorageError(
-            f"storage {url!r} is not a database URL; expected e.g. 'sqlite:///itero.db' or 'postgresql://user@host/db'"
-        ) from None
-    backend = parsed.get_backend_name()
+    backend = check_url(url)
+    parsed = parse_url(url)
     try:
         if backend == "sqlite":
             engine = _sqlite_engine(url, parsed.database)
-        elif backend == "postgresql":
+        else:
             if parsed.drivername == "postgresql":
                 parsed = parsed.set(drivername="postgresql+psycopg")
             engine = create_engine(parsed, pool_pre_ping=True, pool_size=2, max_overflow=4)
-        else:
-            raise StorageError(f"storage {url!r}: backend {backend!r} is not supported; use sqlite or postgresql")
     except NoSuchModuleError as exc:
         raise StorageError(f"storage {url!r}: database driver missing ({exc}); pip install 'itero[postgres]'") from None
     except ModuleNotFoundError as exc:
@@ -101,11 +94,11 @@ def _migration_lock(engine: Engine, url: str) -> Iterator[None]:
                 conn.execute(text("SELECT pg_advisory_unlock(7242001)"))
                 conn.commit()
         return
-    database = make_url(url).database
-    if not database or database == ":memory:":
+    database = sqlite_file(url)
+    if database is None:  # in memory
         yield
         return
-    with open(str(Path(database).expanduser()) + ".lock", "a") as fh:
+    with open(f"{database}.lock", "a") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield

@@ -18,7 +18,6 @@ import json
 import os
 import socket
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,13 @@ from itero.exceptions import DuplicatedStudyError, StudyNotFoundError
 from itero.store._artifacts import ArtifactStore, default_root
 from itero.store._engine import open_engine
 from itero.store._prepared import Prepared
+from itero.store._records import (
+    DatasetVersionRecord,
+    OptimizeRunRecord,
+    StudyRecord,
+    TrialRunRecord,
+    WorkerEnvironmentRecord,
+)
 from itero.store._schema import (
     checkpoints,
     datasets,
@@ -44,15 +50,6 @@ from itero.store._schema import (
 from itero.store._writes import TrialWrite
 
 _dumps = json.dumps
-
-
-@dataclass(frozen=True)
-class StudyRecord:
-    id: int
-    name: str
-    directions: dict[str, str]
-    config: dict[str, Any]
-    created_at: float
 
 
 class Store:
@@ -196,9 +193,11 @@ class Store:
         with self.engine.begin() as conn:
             conn.execute(update(runs).where(runs.c.id == run_id).values(ended_at=self.clock.time()))
 
-    def get_run(self, run_id: int) -> Any:
+    def get_run(self, run_id: int) -> OptimizeRunRecord:
+        """The optimize run ``run_id`` (its budget and how much of it peers have taken)."""
         with self._read.connect() as conn:
-            return conn.execute(select(runs).where(runs.c.id == run_id)).one()
+            row = conn.execute(select(runs).where(runs.c.id == run_id)).one()
+        return OptimizeRunRecord(**row._mapping)
 
     def run_seconds(self, study_id: int) -> float:
         """Wall seconds spent by all ended optimize runs of the study."""
@@ -249,8 +248,8 @@ class Store:
         except IntegrityError:  # a peer stored the same environment first
             return int(conn.execute(select(environments.c.id).where(environments.c.digest == digest)).scalar_one())
 
-    def environments(self, study_id: int) -> list[tuple[int, dict[str, Any], list[int]]]:
-        """``(environment id, info, worker ids)`` of every environment the study's workers ran in."""
+    def environments(self, study_id: int) -> list[WorkerEnvironmentRecord]:
+        """Every environment the study's workers ran in, with those workers' ids."""
         with self._read.connect() as conn:
             rows = conn.execute(
                 select(environments.c.id, environments.c.info, workers.c.id.label("wid"))
@@ -258,10 +257,12 @@ class Store:
                 .where(workers.c.study_id == study_id)
                 .order_by(environments.c.id, workers.c.id)
             ).all()
-        out: dict[int, tuple[int, dict[str, Any], list[int]]] = {}
+        infos: dict[int, str] = {}
+        worker_ids: dict[int, list[int]] = {}
         for env_id, info, wid in rows:
-            out.setdefault(env_id, (env_id, json.loads(info), []))[2].append(wid)
-        return list(out.values())
+            infos[env_id] = info
+            worker_ids.setdefault(env_id, []).append(wid)
+        return [WorkerEnvironmentRecord(e, json.loads(infos[e]), tuple(w)) for e, w in worker_ids.items()]
 
     def record_datasets(self, study_id: int, versions: Iterable[tuple[str, str, str, Mapping[str, Any]]]) -> None:
         """Store ``(name, digest, kind, info)`` dataset versions of the study (once each)."""
@@ -289,16 +290,15 @@ class Store:
                 except IntegrityError:  # a peer recorded it first
                     pass
 
-    def datasets(self, study_id: int) -> list[Any]:
-        """The study's dataset versions (rows: name, digest, kind, info, created_at), oldest first."""
+    def datasets(self, study_id: int) -> list[DatasetVersionRecord]:
+        """The study's dataset versions, oldest first."""
         with self._read.connect() as conn:
-            return list(
-                conn.execute(
-                    select(datasets.c.name, datasets.c.digest, datasets.c.kind, datasets.c.info, datasets.c.created_at)
-                    .where(datasets.c.study_id == study_id)
-                    .order_by(datasets.c.id)
-                ).all()
-            )
+            rows = conn.execute(
+                select(datasets.c.name, datasets.c.digest, datasets.c.kind, datasets.c.info, datasets.c.created_at)
+                .where(datasets.c.study_id == study_id)
+                .order_by(datasets.c.id)
+            ).all()
+        return [DatasetVersionRecord(r.name, r.digest, r.kind, json.loads(r.info), r.created_at) for r in rows]
 
     def workers_of_process(self, study_id: int, pid: int) -> list[int]:
         """Ids of the workers that process ``pid`` on this host registered for the study."""
@@ -571,13 +571,13 @@ class Store:
             report_rows = q.changed_reports.run(conn, window).all()
         return version, list(trial_rows), list(report_rows)
 
-    def trial_runs(self, study_id: int) -> list[Any]:
+    def trial_runs(self, study_id: int) -> list[TrialRunRecord]:
+        """Every run of every trial of the study, oldest first."""
         with self._read.connect() as conn:
-            return list(
-                conn.execute(
-                    select(trial_runs).where(trial_runs.c.study_id == study_id).order_by(trial_runs.c.id)
-                ).all()
-            )
+            rows = conn.execute(
+                select(trial_runs).where(trial_runs.c.study_id == study_id).order_by(trial_runs.c.id)
+            ).all()
+        return [TrialRunRecord(**r._mapping) for r in rows]
 
     # ------------------------------------------------------------------ checkpoints
     def load_checkpoint(self, checkpoint_id: int) -> tuple[int, int, bytes]:

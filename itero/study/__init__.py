@@ -5,16 +5,20 @@ from itero.study._pareto import non_dominated
 from itero.study._records import DatasetRecord, EnvironmentRecord, StudyTotals
 from itero.study._simulate import simulate
 from itero.study._study import Study
+from itero.study._summaries import StudySummary, best_trials, study_summaries
 
 __all__ = [
     "DEFAULT_STORAGE",
     "DatasetRecord",
     "EnvironmentRecord",
     "Study",
+    "StudySummary",
     "StudyTotals",
+    "best_trials",
     "check_objectives",
     "create_study",
     "load_study",
     "non_dominated",
     "simulate",
+    "study_summaries",
 ]

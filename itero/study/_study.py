@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -25,7 +24,7 @@ from itero.executors import Budget, ClockMeter, RunContext, RunHost, Trial
 from itero.samplers import BaseSampler
 from itero.schedulers import BaseScheduler
 from itero.space import Distribution
-from itero.store import Store
+from itero.store import Store, TrialRunRecord, public_url
 from itero.store._cache import StudyCache
 from itero.study._pareto import non_dominated
 from itero.study._records import DatasetRecord, EnvironmentRecord, StudyTotals
@@ -150,7 +149,7 @@ class Study:
             for name, digest in t.datasets.items():
                 used.setdefault((name, digest), []).append(t.number)
         return [
-            DatasetRecord(r.name, r.digest, r.kind, json.loads(r.info), r.created_at, used.get((r.name, r.digest), []))
+            DatasetRecord(r.name, r.digest, r.kind, r.info, r.created_at, used.get((r.name, r.digest), []))
             for r in self.store.datasets(self.id)
         ]
 
@@ -162,16 +161,37 @@ class Study:
         """The environments the study's workers ran in, each with the trial numbers whose runs used it."""
         by_worker: dict[int, set[int]] = {}
         numbers = {t.id: t.number for t in self.history.trials}
-        for run in self.store.trial_runs(self.id):
+        for run in self.runs():
             if run.worker_id is not None and run.trial_id in numbers:
                 by_worker.setdefault(run.worker_id, set()).add(numbers[run.trial_id])
         out = []
-        for env_id, info, worker_ids in self.store.environments(self.id):
+        for env in self.store.environments(self.id):
             trials: set[int] = set()
-            for w in worker_ids:
+            for w in env.worker_ids:
                 trials |= by_worker.get(w, set())
-            out.append(EnvironmentRecord(env_id, info, len(worker_ids), sorted(trials)))
+            out.append(EnvironmentRecord(env.id, env.info, len(env.worker_ids), sorted(trials)))
         return out
+
+    def runs(self) -> list[TrialRunRecord]:
+        """Every run of every trial, oldest first: a trial has one run per start or resume, each with its steps
+        (``start_step`` to ``end_step``), ``outcome`` and cost (wall and CPU seconds, energy, CO₂)."""
+        return self.store.trial_runs(self.id)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The study's stored settings, as every peer rebuilds the study from them: ``sampler`` and
+        ``scheduler`` specs, fixed ``params``, ``space`` overrides, ``share_weights``, ``tracking``, ``region``."""
+        return self.store.get_study(self.name).config
+
+    @property
+    def created_at(self) -> float:
+        """When the study was created (Unix seconds)."""
+        return self.store.get_study(self.name).created_at
+
+    @property
+    def storage_url(self) -> str:
+        """The URL of the study's store with its password hidden (safe to print)."""
+        return public_url(self.store.url)
 
     def totals(self) -> StudyTotals:
         history = self.history

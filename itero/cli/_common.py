@@ -1,0 +1,108 @@
+"""What the ``itero`` commands share: exit codes, the ``--storage`` option, consoles, error lines, opening a
+study for reading, and printing its best trials."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+
+from itero.cli import _render as render
+from itero.exceptions import ConfigError, IteroError, StorageError, StudyNotFoundError
+from itero.store import sqlite_file
+from itero.study import Study, load_study
+from itero.trial import FrozenTrial
+
+USAGE_ERROR = 2  # bad input: config, storage URL, unknown study
+FAILED = 1  # the command ran but has nothing to show (e.g. every trial failed)
+
+StorageOption = Annotated[
+    str,
+    typer.Option(
+        "--storage",
+        envvar="ITERO_STORAGE",
+        help="Database URL (SQLAlchemy), e.g. sqlite:///itero.db or postgresql://user@host/db.",
+    ),
+]
+StudyArgument = Annotated[str, typer.Argument(metavar="STUDY", help="The study's name.", show_default=False)]
+
+
+def out() -> Console:
+    """Standard output (no syntax highlighting)."""
+    return Console(highlight=False)
+
+
+def err() -> Console:
+    """Standard error (no syntax highlighting)."""
+    return Console(stderr=True, highlight=False)
+
+
+def fail(message: str, code: int = USAGE_ERROR) -> NoReturn:
+    """Exit with ``code`` after one line ``error: message`` on standard error."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Bad input (config, storage, unknown study) becomes one ``error:`` line and exit code 2."""
+    try:
+        yield
+    except (ConfigError, StorageError, StudyNotFoundError) as exc:
+        fail(str(exc))
+    except IteroError as exc:
+        fail(str(exc), FAILED)
+    except OSError as exc:
+        fail(f"{type(exc).__name__}: {exc}")
+
+
+def missing_database(url: str) -> str | None:
+    """Why nothing can be read at ``url`` when it is a SQLite file that does not exist (reading does not create
+    it); None otherwise."""
+    db = sqlite_file(url)
+    if db is None or db.exists():
+        return None
+    return f"no database at {db.resolve()} (storage {url}); `itero run CONFIG.yaml` creates it"
+
+
+def load(name: str, url: str) -> Study:
+    """Open study ``name`` for reading; the stored sampler is not rebuilt (reading does not need it)."""
+    missing = missing_database(url)
+    if missing is not None:
+        fail(f"no study named {name!r}: {missing}")
+    with user_errors():
+        return load_study(name, storage=url, sampler="random", scheduler="fifo")
+
+
+def print_best(console: Console, study: Study, trials: list[FrozenTrial]) -> None:
+    """The best trial as key/value rows (one objective), or the Pareto front as a table."""
+    if len(study.directions) == 1:
+        best = trials[0]
+        title = f"best trial of {study.name!r}: #{best.number}"
+        console.print(render.best_table(best, study.directions, title))
+        return
+    numbers = {t.id: t.number for t in study.trials}
+    title = f"Pareto front of {study.name!r}: {len(trials)} trial(s)"
+    console.print(render.trials_table(trials, study.directions, numbers, title=title))
+
+
+def explain_no_best(study: Study) -> NoReturn:
+    """Exit 1 saying why there is no best trial (and the last error, when trials failed)."""
+    trials = study.trials
+    counts: dict[str, int] = {}
+    for t in trials:
+        counts[str(t.state)] = counts.get(str(t.state), 0) + 1
+    message = f"study {study.name!r} has no COMPLETE trial yet ({render.state_counts_text(counts)})"
+    errors = [t for t in trials if t.error]
+    if errors:
+        message += f"; last error (trial {errors[-1].number}): {render.shorten(errors[-1].error, 300)}"
+    fail(message, FAILED)
+
+
+def show_hint(name: str, url: str) -> str:
+    """The ``itero show`` command line for study ``name``."""
+    return f"itero show {shlex.quote(name)} --storage {shlex.quote(url)}"

@@ -1,0 +1,141 @@
+"""``itero ls``, ``itero show`` and ``itero best``: read the studies of a store."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.text import Text
+
+from itero.cli import _render as render
+from itero.cli._common import (
+    StorageOption,
+    StudyArgument,
+    err,
+    explain_no_best,
+    load,
+    missing_database,
+    out,
+    print_best,
+    user_errors,
+)
+from itero.study import DEFAULT_STORAGE, Study, StudySummary, best_trials, study_summaries
+from itero.trial import FrozenTrial
+
+
+def list_studies(storage: StorageOption = DEFAULT_STORAGE) -> None:
+    """List the studies in a storage: trials per state, best value, creation time."""
+    missing = missing_database(storage)
+    if missing is not None:
+        err().print(Text(missing))
+        return
+    with user_errors():
+        rows = [
+            {
+                "name": s.name,
+                "directions": s.directions,
+                "counts": s.counts,
+                "best": _best_text(s),
+                "created_at": s.created_at,
+            }
+            for s in study_summaries(storage)
+        ]
+    if not rows:
+        err().print(Text(f"no studies in {storage}"))
+        return
+    out().print(render.studies_table(rows, storage))
+
+
+def _best_text(summary: StudySummary) -> str:
+    """``loss=0.25 (#3)``, ``4 on the Pareto front`` or ``-``."""
+    if not summary.best:
+        return "-"
+    if len(summary.directions) > 1:
+        return f"{len(summary.best)} on the Pareto front"
+    metric = next(iter(summary.directions))
+    best = summary.best[0]
+    return f"{metric}={render.fmt(best.metrics[metric])} (#{best.number})"
+
+
+def show(
+    study_name: StudyArgument,
+    storage: StorageOption = DEFAULT_STORAGE,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=0, help="Show the last N trials (0: all).")] = 50,
+) -> None:
+    """Show a study: objectives, sampler and scheduler, totals, and its trials."""
+    study = load(study_name, storage)
+    with user_errors():
+        config = study.config
+        created_at = study.created_at
+        trials = study.trials
+        totals = study.totals()
+        data = render.datasets_lines(study.data_versions(), study.data_warnings())
+        envs = study.environments()
+    lines = [
+        f"study      {study.name}   (storage {storage})",
+        f"objectives {render.fmt_objectives(study.directions)}",
+        f"sampler    {render.fmt_spec(config.get('sampler', '-'))}",
+        f"scheduler  {render.fmt_spec(config.get('scheduler', '-'))}",
+    ]
+    if config.get("params"):
+        lines.append(f"fixed      {render.fmt_params(config['params'])}")
+    if config.get("space"):
+        lines.append(f"space      {', '.join(config['space'])} (overridden)")
+    lines += [f"created    {render.fmt_time(created_at)}", f"totals     {render.totals_text(totals)}"]
+    lines += [f"{'data' if i == 0 else '':<10} {line}" for i, line in enumerate(data)]
+    lines += [f"{'env' if i == 0 else '':<10} {render.environment_line(e)}" for i, e in enumerate(envs)]
+    console = out()
+    console.print(Text("\n".join(lines)))
+    shown = trials[-limit:] if limit else trials
+    numbers = {t.id: t.number for t in trials}
+    more = ", --limit 0 shows all" if len(shown) < len(trials) else ""
+    title = f"trials ({len(shown)} of {len(trials)}{more})"
+    console.print(render.trials_table(shown, study.directions, numbers, title=title))
+
+
+def best(
+    study_name: StudyArgument,
+    storage: StorageOption = DEFAULT_STORAGE,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (machine-readable).")] = False,
+) -> None:
+    """Show the best trial (or, for several objectives, the Pareto front) with its params and metrics."""
+    study = load(study_name, storage)
+    with user_errors():
+        trials = best_trials(study)
+        numbers = {t.id: t.number for t in study.trials}
+    if not trials:
+        explain_no_best(study)
+    with user_errors():
+        totals = study.totals()
+        data_warnings = study.data_warnings()
+    if as_json:
+        data = _best_json(study, storage, trials, numbers)
+        data["totals"] = {
+            "trials": totals.trials,
+            "steps": totals.steps,
+            "cpu_hours": totals.cpu_hours,
+            "energy_kwh": totals.energy_kwh,
+            "co2_kg": totals.co2_kg,
+            "region": totals.region,
+        }
+        data["data_warnings"] = data_warnings
+        typer.echo(json.dumps(data, indent=2))
+        return
+    console = out()
+    print_best(console, study, trials)
+    console.print(Text(f"study cost: {render.totals_text(totals)}"))
+    for w in data_warnings:
+        console.print(Text(f"warning: {w}", style="yellow"))
+
+
+def _best_json(study: Study, url: str, trials: list[FrozenTrial], numbers: dict[int, int]) -> dict[str, Any]:
+    data: dict[str, Any] = {"study": study.name, "storage": url, "objectives": study.directions}
+    if len(study.directions) == 1:
+        data["best"] = render.trial_json(trials[0], numbers)
+    else:
+        data["pareto_front"] = [render.trial_json(t, numbers) for t in trials]
+    return data
+
+
+__all__ = ["best", "list_studies", "show"]
