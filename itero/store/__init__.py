@@ -8,7 +8,8 @@ from itero.store._records import (
     TrialRunRecord,
     WorkerEnvironmentRecord,
 )
-from itero.store._store import LostRace, RunFull, Store
+from itero.store._store import Store
+from itero.store._trials import LostRace, RunFull
 from itero.store._urls import check_url, public_url, sqlite_file, url_backend
 from itero.store._writes import CheckpointData, CostDelta, RunCost, TrialWrite, WarmStart
 

@@ -71,7 +71,7 @@ def _sqlite_engine(url: str, database: str | None) -> Engine:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         if not conn.get_execution_options().get("itero_read"):
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            conn.connection.cursor().execute("BEGIN IMMEDIATE")  # the driver's cursor: no SQLAlchemy result
 
     return engine
 

@@ -6,7 +6,7 @@ Times are Unix seconds (``time.time()``); energy in joules, CO₂ in grams.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 
 @dataclass(frozen=True)
@@ -78,3 +78,41 @@ class WorkerEnvironmentRecord:
     id: int
     info: dict[str, Any]
     worker_ids: tuple[int, ...]
+
+
+class TrialRow(NamedTuple):
+    """A trial's row as ``read_changes`` returns it (JSON columns still text: the study cache decodes them)."""
+
+    id: int
+    study_id: int
+    number: int
+    state: str
+    params: str
+    distributions: str
+    metrics: str
+    step: int
+    parent_id: int | None
+    checkpoint_id: int | None
+    worker_id: int | None
+    retries: int
+    error: str | None
+    user_attrs: str
+    system_attrs: str
+    steps_run: int
+    wall_seconds: float
+    cpu_seconds: float
+    energy_j: float
+    co2_g: float
+    datasets: str
+    n_runs: int
+    started_at: float | None
+    completed_at: float | None
+    version: int
+
+
+class ReportRow(NamedTuple):
+    """One report as ``read_changes`` returns it (``metrics`` as JSON text)."""
+
+    trial_id: int
+    step: int
+    metrics: str

@@ -1,0 +1,83 @@
+"""The checkpoint rows of the store: load them (verified by hash), measure them, collect those no trial can
+resume. The bytes live in the artifact store, named by their hash. Part of ``Store``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import Engine, func, select
+
+from itero.store._artifacts import ArtifactStore
+from itero.store._schema import checkpoints, trials
+
+
+class CheckpointRows:
+    """The checkpoint half of ``Store``."""
+
+    engine: Engine
+    artifacts: ArtifactStore
+    _read: Engine
+
+    # ------------------------------------------------------------------ checkpoints
+    def load_checkpoint(self, checkpoint_id: int) -> tuple[int, int, bytes]:
+        """``(trial_id, step, bytes)`` of a checkpoint, verified against its hash; ``LookupError`` if it was
+        garbage-collected."""
+        with self._read.connect() as conn:
+            row = conn.execute(select(checkpoints).where(checkpoints.c.id == checkpoint_id)).first()
+        if row is None:
+            raise LookupError(f"checkpoint {checkpoint_id} no longer exists")
+        return row.trial_id, row.step, self.artifacts.get(row.digest)
+
+    def checkpoint_step(self, checkpoint_id: int) -> int:
+        """The step a checkpoint was taken at; ``LookupError`` if it was garbage-collected."""
+        with self._read.connect() as conn:
+            step = conn.execute(select(checkpoints.c.step).where(checkpoints.c.id == checkpoint_id)).scalar()
+        if step is None:
+            raise LookupError(f"checkpoint {checkpoint_id} no longer exists")
+        return int(step)
+
+    def checkpoint_digests(self, study_id: int) -> list[str]:
+        with self._read.connect() as conn:
+            return list(conn.execute(select(checkpoints.c.digest).where(checkpoints.c.study_id == study_id)).scalars())
+
+    def checkpoint_bytes(self, study_id: int) -> int:
+        with self._read.connect() as conn:
+            return int(
+                conn.execute(
+                    select(func.coalesce(func.sum(checkpoints.c.size), 0)).where(checkpoints.c.study_id == study_id)
+                ).scalar_one()
+            )
+
+    def collect_checkpoints(self, study_id: int, keep: Iterable[int] = ()) -> int:
+        """Delete the study's checkpoints that can no longer be resumed or cloned; return the bytes freed.
+
+        Kept: the latest checkpoint of every trial that is not finished (read in the same transaction, so it is
+        never stale: a checkpoint row and the trial that names it are written together), the ids in ``keep``
+        (extra donors a scheduler wants). A clone is created only if its donor's checkpoint still exists
+        (``create_trial``), and a file is removed only when no checkpoint row of any study still names its
+        digest.
+        """
+        keep_ids = {int(k) for k in keep}
+        live = select(trials.c.checkpoint_id).where(
+            trials.c.study_id == study_id,
+            trials.c.state.in_(["RUNNING", "PAUSED", "WAITING"]),
+            trials.c.checkpoint_id.is_not(None),
+        )
+        candidates = select(checkpoints.c.id, checkpoints.c.digest, checkpoints.c.size).where(
+            checkpoints.c.study_id == study_id,
+            checkpoints.c.id.not_in(live),
+        )
+        with self._read.connect() as conn:  # most calls find nothing: look without taking the write lock
+            if all(r.id in keep_ids for r in conn.execute(candidates)):
+                return 0
+        with self.engine.begin() as conn:
+            doomed = [r for r in conn.execute(candidates).all() if r.id not in keep_ids]
+            if not doomed:
+                return 0
+            conn.execute(checkpoints.delete().where(checkpoints.c.id.in_([r.id for r in doomed])))
+            digests = {r.digest for r in doomed}
+            still = set(conn.execute(select(checkpoints.c.digest).where(checkpoints.c.digest.in_(digests))).scalars())
+        for digest in digests - still:
+            self.artifacts.delete(digest)
+        return sum(r.size for r in doomed)

@@ -1,0 +1,307 @@
+"""The trial rows of the store: create, claim, retire, write and give back trials, and read what changed.
+
+Every write takes the study's next clock value as the rows' ``version`` (``_tick``); claims and retirements are
+compare-and-set updates, so two workers never run or retire the same trial. Part of ``Store``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, func, insert, select, update
+
+from itero._clock import Clock
+from itero.store._artifacts import ArtifactStore
+from itero.store._records import ReportRow, TrialRow
+from itero.store._schema import checkpoints, runs, trials, workers
+from itero.store._statements import Statements
+from itero.store._writes import TrialWrite
+
+_dumps = json.dumps
+
+
+class TrialRows:
+    """The trial-row half of ``Store`` (it supplies the engine, clock, artifacts and statements)."""
+
+    engine: Engine
+    clock: Clock
+    artifacts: ArtifactStore
+    _read: Engine
+    _q: Statements
+
+    # ------------------------------------------------------------------ clock
+    def _tick(self, conn: Connection, study_id: int) -> int:
+        """The study's next version; the row lock it takes orders concurrent writers (PostgreSQL)."""
+        return int(self._q.tick.scalar(conn, {"sid": study_id}))
+
+    # ------------------------------------------------------------------ trials
+    def create_trial(
+        self,
+        study_id: int,
+        *,
+        run_id: int | None = None,
+        worker_id: int | None = None,
+        state: str = "RUNNING",
+        params: Mapping[str, Any] | None = None,
+        distributions: Mapping[str, Any] | None = None,
+        parent_id: int | None = None,
+        checkpoint_id: int | None = None,
+        system_attrs: Mapping[str, Any] | None = None,
+        replaces: tuple[int, str, int | None] | None = None,
+    ) -> tuple[int, int]:
+        """A new trial ``(id, number)``; raises ``RunFull`` when the run's ``n_trials`` are all started.
+
+        A clone (``checkpoint_id`` of a donor) is created only if that checkpoint still exists, and with
+        ``replaces=(trial_id, reason, step)`` only if this call is the one that retires that trial, PAUSED at
+        ``step`` (PRUNED with ``reason``), all in one transaction: two peers never clone in place of the same
+        trial. Otherwise it raises ``LostRace``.
+        """
+        q = self._q
+        with self.engine.begin() as conn:
+            if checkpoint_id is not None:
+                exists = select(checkpoints.c.id).where(checkpoints.c.id == checkpoint_id)
+                if conn.dialect.name == "postgresql":
+                    exists = exists.with_for_update(read=True)  # a concurrent garbage collection waits
+                if conn.execute(exists).first() is None:
+                    raise LostRace(f"checkpoint {checkpoint_id} was garbage-collected")
+            if replaces is not None and not self._retire(conn, study_id, *replaces):
+                raise LostRace(f"trial {replaces[0]} was resumed or replaced by another worker")
+            if run_id is not None and not q.take_slot.run(conn, {"rid": run_id}).rowcount:
+                raise RunFull(run_id)
+            row: Any = q.next_number.run(conn, {"sid": study_id}).fetchone()
+            number, version = int(row[0]), int(row[1])
+            trial_id = q.insert_trial.run(
+                conn,
+                {
+                    "study_id": study_id,
+                    "number": number - 1,
+                    "state": state,
+                    "worker_id": worker_id,
+                    "params": _dumps(dict(params or {})),
+                    "distributions": _dumps(dict(distributions or {})),
+                    "parent_id": parent_id,
+                    "checkpoint_id": checkpoint_id,
+                    "system_attrs": _dumps(dict(system_attrs or {})),
+                    "started_at": self.clock.time() if state == "RUNNING" else None,
+                    "version": version,
+                },
+            ).fetchone()[0]
+        return int(trial_id), int(number - 1)
+
+    def claim_trial(
+        self,
+        study_id: int,
+        trial_id: int,
+        from_states: Sequence[str],
+        worker_id: int | None,
+        run_id: int | None = None,
+        step: int | None = None,
+    ) -> bool:
+        """Atomically move a trial from one of ``from_states`` to RUNNING for ``worker_id``; False if lost.
+
+        ``step``: the step the caller saw the trial at. A trial that was resumed and paused again since then is
+        in the same state at a later step (and checkpoint): the claim fails instead of resuming it from the
+        checkpoint the caller saw, which would run steps twice.
+        """
+        with self.engine.begin() as conn:
+            version = self._tick(conn, study_id)
+            claimed = conn.execute(
+                update(trials)
+                .where(*_as_seen(trial_id, from_states, step))
+                .values(
+                    state="RUNNING",
+                    worker_id=worker_id,
+                    version=version,
+                    started_at=func.coalesce(trials.c.started_at, self.clock.time()),
+                )
+            ).rowcount
+            if claimed and run_id is not None:
+                conn.execute(update(runs).where(runs.c.id == run_id).values(started=runs.c.started + 1))
+            return bool(claimed)
+
+    def retire_trial(self, study_id: int, trial_id: int, reason: str, step: int | None = None) -> bool:
+        """End a PAUSED trial as PRUNED with ``reason``; False if another worker resumed or ended it first (or,
+        with ``step``, if it is no longer paused at the step the caller saw)."""
+        with self.engine.begin() as conn:
+            return self._retire(conn, study_id, trial_id, reason, step)
+
+    def _retire(self, conn: Connection, study_id: int, trial_id: int, reason: str, step: int | None = None) -> bool:
+        version = self._tick(conn, study_id)
+        return bool(
+            conn.execute(
+                update(trials)
+                .where(*_as_seen(trial_id, ["PAUSED"], step))
+                .values(state="PRUNED", error=reason, completed_at=self.clock.time(), version=version)
+            ).rowcount
+        )
+
+    def write_trial(self, study_id: int, w: TrialWrite) -> int | None:
+        """Apply one write of a running trial in one transaction; returns the trial's checkpoint id when the write
+        stores a checkpoint or a warm start (None otherwise). A checkpoint's bytes are stored (content-addressed)
+        before its row, and stored again after it if a peer's garbage collection removed the same content in
+        between."""
+        digest = None if w.checkpoint is None else self.artifacts.put(w.checkpoint.data)
+        now = self.clock.time()
+        cost, warm = w.cost, w.warm_start
+        values: dict[str, Any] = {
+            "tid": w.trial_id,
+            "state": w.state,
+            "params": None if w.params is None else _dumps(dict(w.params)),
+            "distributions": None if w.distributions is None else _dumps(dict(w.distributions)),
+            "metrics": None if w.metrics is None else _dumps(dict(w.metrics), allow_nan=True),
+            "step": w.step,
+            "error": w.error,
+            "user_attrs": None if w.user_attrs is None else _dumps(dict(w.user_attrs), default=str),
+            "completed_at": now if w.finished else None,
+            "d_steps": cost.steps if cost else 0,
+            "d_wall": cost.wall_seconds if cost else 0.0,
+            "d_cpu": cost.cpu_seconds if cost else 0.0,
+            "d_energy": cost.energy_j if cost else 0.0,
+            "d_co2": cost.co2_g if cost else 0.0,
+            "datasets": None if w.datasets is None else _dumps(dict(w.datasets)),
+            "d_runs": 1 if w.run is not None else 0,
+            "checkpoint_id": None if warm is None else warm.checkpoint_id,
+            "parent_id": None if warm is None else warm.parent_id,
+            "system_attrs": None,
+        }
+        merge = {**(warm.attrs if warm is not None else {}), **(w.system_attrs or {})}
+        q = self._q
+        with self.engine.begin() as conn:
+            if merge:
+                old = conn.execute(select(trials.c.system_attrs).where(trials.c.id == w.trial_id)).scalar_one()
+                values["system_attrs"] = _dumps({**json.loads(old or "{}"), **merge})
+            version = q.tick.scalar(conn, {"sid": study_id})
+            values["version"] = version
+            report_rows = [
+                {
+                    "study_id": study_id,
+                    "trial_id": w.trial_id,
+                    "step": s,
+                    "metrics": _dumps(dict(m), allow_nan=True),
+                    "version": version,
+                }
+                for s, m in w.reports
+            ]
+            if report_rows:
+                q.insert_report.run_many(conn, report_rows)
+            if w.checkpoint is not None:
+                values["checkpoint_id"] = conn.execute(
+                    insert(checkpoints)
+                    .values(
+                        study_id=study_id,
+                        trial_id=w.trial_id,
+                        step=w.checkpoint.step,
+                        digest=digest,
+                        size=len(w.checkpoint.data),
+                        created_at=now,
+                    )
+                    .returning(checkpoints.c.id)
+                ).scalar_one()
+            run = w.run
+            if run is not None:
+                q.insert_run.run(
+                    conn,
+                    {
+                        "study_id": study_id,
+                        "trial_id": w.trial_id,
+                        "worker_id": w.worker_id,
+                        "start_step": run.start_step,
+                        "end_step": run.end_step,
+                        "wall_seconds": run.wall_seconds,
+                        "cpu_seconds": run.cpu_seconds,
+                        "energy_j": run.energy_j,
+                        "co2_g": run.co2_g,
+                        "energy_method": run.energy_method,
+                        "started_at": run.started_at,
+                        "ended_at": now,
+                        "outcome": run.outcome,
+                    },
+                )
+            q.update_trial.run(conn, values)
+        if w.checkpoint is not None and digest is not None:
+            self.artifacts.restore(digest, w.checkpoint.data)
+        return values["checkpoint_id"]
+
+    def release_trials(
+        self,
+        study_id: int,
+        *,
+        worker_id: int | None = None,
+        stale_before: float | None = None,
+        max_retries: int = 2,
+        reason: str = "its worker died",
+    ) -> list[int]:
+        """Give back the RUNNING trials of a dead worker (or of workers silent since ``stale_before``).
+
+        Each goes back to WAITING, to be resumed from its last checkpoint or retried from scratch by another
+        worker, unless it has already been retried ``max_retries`` times: then it is FAILED with the reason.
+        """
+        with self.engine.begin() as conn:
+            cond = [trials.c.study_id == study_id, trials.c.state == "RUNNING"]
+            if worker_id is not None:
+                cond.append(trials.c.worker_id == worker_id)
+            if stale_before is not None:
+                stale = select(workers.c.id).where(
+                    workers.c.study_id == study_id, workers.c.heartbeat_at < stale_before
+                )
+                cond.append(trials.c.worker_id.in_(stale))
+            rows = conn.execute(select(trials.c.id, trials.c.retries).where(and_(*cond))).all()
+            if not rows:
+                return []
+            version = self._tick(conn, study_id)
+            now = self.clock.time()
+            for tid, retries in rows:
+                if retries >= max_retries:
+                    conn.execute(
+                        update(trials)
+                        .where(trials.c.id == tid)
+                        .values(
+                            state="FAILED",
+                            completed_at=now,
+                            version=version,
+                            retries=retries + 1,
+                            error=f"{reason} while running this trial {retries + 1} times; not retried again",
+                        )
+                    )
+                else:
+                    conn.execute(
+                        update(trials)
+                        .where(trials.c.id == tid)
+                        .values(state="WAITING", worker_id=None, version=version, retries=retries + 1)
+                    )
+        return [r[0] for r in rows]
+
+    # ------------------------------------------------------------------ reads
+    def read_changes(self, study_id: int, since: int) -> tuple[int, list[TrialRow], list[ReportRow]]:
+        """``(version, trial rows, report rows)`` changed after version ``since``, up to ``version``.
+
+        No snapshot is needed: a write takes its version and writes its rows in one transaction, so every row
+        with a version up to the clock read first is committed (later ones are read next time)."""
+        q = self._q
+        with self._read.connect() as conn:
+            version = int(q.clock.scalar(conn, {"sid": study_id}))
+            if version == since:
+                return version, [], []
+            window = {"sid": study_id, "lo": since, "hi": version}
+            trial_rows = [TrialRow._make(r) for r in q.changed_trials.run(conn, window).fetchall()]
+            report_rows = [ReportRow._make(r) for r in q.changed_reports.run(conn, window).fetchall()]
+        return version, trial_rows, report_rows
+
+
+class RunFull(Exception):
+    """The optimize run has started all the trials it may start."""
+
+
+class LostRace(Exception):
+    """Another worker changed what this one meant to use (a paused trial, a checkpoint); look again."""
+
+
+def _as_seen(trial_id: int, states: Sequence[str], step: int | None) -> list[Any]:
+    """The trial is still in one of ``states`` (and at ``step``, when given): what a compare-and-set needs so
+    that a trial resumed and paused again since the caller looked does not match."""
+    cond = [trials.c.id == trial_id, trials.c.state.in_(list(states))]
+    if step is not None:
+        cond.append(trials.c.step == step)
+    return cond
