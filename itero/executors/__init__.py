@@ -1,6 +1,7 @@
 """Where workers run and the running trial lives: in this process (``n_jobs=1``), as local peer processes
 (``n_jobs=N``), or many workers stepped on simulated time (``Simulation``)."""
 
+from itero._clock import Clock, FakeClock, SystemClock
 from itero.executors._context import Budget, RunContext
 from itero.executors._cost import ClockMeter, CostMeter
 from itero.executors._host import RunHost, TrialHost
@@ -14,11 +15,14 @@ from itero.executors._worker import Worker
 __all__ = [
     "ENERGY_METRIC",
     "Budget",
+    "Clock",
     "ClockMeter",
     "CostMeter",
+    "FakeClock",
     "RunContext",
     "RunHost",
     "Simulation",
+    "SystemClock",
     "Trial",
     "TrialHost",
     "Worker",

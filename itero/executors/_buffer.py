@@ -2,11 +2,12 @@
 
     >>> buf = WriteBuffer(flush_seconds=1.0)
     >>> buf.add_report(1, {"loss": 0.5}); buf.changed("params")
-    >>> buf.due(now=0.5, decision_point=False)
-    False
     >>> w = buf.take(7, step=1, params={"lr": 0.1}, user_attrs={}, datasets={}, constraints=[], now=0.5)
     >>> w.reports, w.params, w.user_attrs
     (((1, {'loss': 0.5}),), {'lr': 0.1}, None)
+    >>> buf.add_report(2, {"loss": 0.4})
+    >>> buf.due(now=1.0, decision_point=False), buf.due(now=1.5, decision_point=False)
+    (False, True)
 
 Reports are written at most every ``flush_seconds`` (and at every decision point), so that an objective can
 report every step cheaply.

@@ -3,6 +3,7 @@
     >>> store = Store("sqlite://")                      # in memory; "sqlite:///itero.db" or "postgresql://…"
     >>> rec = store.create_study("s", {"loss": "minimize"})
     >>> trial_id, number = store.create_trial(rec.id)
+    >>> from itero.store import TrialWrite
     >>> store.write_trial(rec.id, TrialWrite(trial_id, state="COMPLETE", metrics={"loss": 0.5}))
 
 Writes are short transactions that each take the study's next clock value as the rows' ``version``;

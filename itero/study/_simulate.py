@@ -1,7 +1,7 @@
 """Run a study on simulated time: N workers of the real engine, interleaved on a ``FakeClock``.
 
     >>> import itero
-    >>> from itero._clock import FakeClock
+    >>> from itero.executors import FakeClock
     >>> from itero.store import Store
     >>> clock = FakeClock()
     >>> study = itero.create_study("sim", storage=Store("sqlite://", clock=clock), tracking=False)
@@ -22,9 +22,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from itero._clock import FakeClock
 from itero.exceptions import ConfigError
-from itero.executors import Simulation, Trial, Worker
+from itero.executors import FakeClock, Simulation, Trial, Worker
 from itero.store._cache import StudyCache
 from itero.study._optimize import Study, check_limits, open_run
 

@@ -6,8 +6,11 @@ This module never imports torch: a task's objective is imported only when :meth:
 >>> get_task("digits-mlp").max_steps
 20
 >>> objective = load_objective("digits-mlp")              # a built-in task  (imports torch here)
->>> objective = load_objective("mypkg.train:objective")   # a function in an importable module
->>> objective = load_objective("train.py:objective")      # a function in a file, by path
+
+The other forms (not run here)::
+
+    load_objective("mypkg.train:objective")   # a function in an importable module
+    load_objective("train.py:objective")      # a function in a file, by path
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ Three sources, the best available first:
   CodeCarbon's default of 4 W per thread.
 
     >>> meter = EnergyMeter.detect()
-    >>> a = meter.sample(); sum(range(10**6)); b = meter.sample()
+    >>> a = meter.sample(); _ = sum(range(10**6)); b = meter.sample()
     >>> meter.joules(a, b) >= 0
     True
 """
