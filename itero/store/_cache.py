@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import time
 from typing import Any
 
 from itero.space import Distribution, distribution_from_dict
@@ -40,10 +39,8 @@ class StudyCache:
         self.wall_seconds = 0.0
         self.energy_j = 0.0
         self.co2_g = 0.0
-        self.refreshed_at = 0.0
 
     def refresh(self) -> History:
-        self.refreshed_at = time.monotonic()
         version, trial_rows, report_rows = self.store.read_changes(self.study_id, self.version)
         if version == self.version:
             return self.history
