@@ -65,7 +65,7 @@ class Study:
         self._asked: dict[int, Trial] = {}
 
     def __repr__(self) -> str:
-        return f"Study({self.name!r}, objectives={self.directions}, storage={self.store.url!r})"
+        return f"Study({self.name!r}, objectives={self.directions}, storage={self.storage_url!r})"
 
     # ------------------------------------------------------------------ results
     @property
