@@ -18,7 +18,7 @@ from itero._ranking import _hv_gains, hssp_select, mo_select
 from itero._spec import spec_of
 from itero.exceptions import ConfigError
 from itero.samplers import TPE, BaseSampler, Random, intersection_space, make_sampler
-from itero.samplers._tpe import _State, default_gamma
+from itero.samplers._tpe import State, default_gamma
 from itero.space import CategoricalDistribution, Distribution, FloatDistribution, IntDistribution
 from itero.trial import FrozenTrial, History, TrialState
 
@@ -390,7 +390,7 @@ def test_multi_objective_split_puts_the_pareto_front_below() -> None:
 # ----------------------------------------------------------------------------------------------- the cache
 def _fresh_equals_incremental(history: History, sampler: TPE) -> None:
     inc = sampler._state(history)
-    fresh = _State(history)
+    fresh = State(history)
     fresh.refresh(history)
     n = max(inc.size, fresh.size)
     assert inc.size == fresh.size
@@ -467,14 +467,14 @@ def test_cost_per_suggestion_stays_flat_with_many_trials() -> None:
     ],
 )
 def test_vectorised_unit_encoding_matches_the_distribution(dist: FloatDistribution | IntDistribution) -> None:
-    from itero.samplers._tpe import _numeric_unit, _Values
+    from itero.samplers._tpe._state import Values, numeric_unit
 
     candidates: list[Any] = [dist.from_unit(u) for u in np.linspace(0, 1, 41)]
     candidates += [-1, 0, 0.3, 0.6000000001, 3, 3.0, 7.5, 20, 25, 513, 1e-6, 2.0, True, "a", None]
-    values = _Values(len(candidates))
+    values = Values(len(candidates))
     for slot, v in enumerate(candidates):
         values.set(slot, v)
-    u = _numeric_unit(dist, values.x, values.logx, values.isint)
+    u = numeric_unit(dist, values.x, values.logx, values.isint)
     for v, got in zip(candidates, u, strict=True):
         if dist.contains(v):
             assert got == pytest.approx(dist.to_unit(v), abs=1e-12), v
@@ -486,7 +486,7 @@ def test_vectorised_unit_encoding_matches_the_distribution(dist: FloatDistributi
 def test_ranges_that_change_from_trial_to_trial() -> None:
     """Define-by-run ranges (``suggest_int("units", 1, 8 * depth)``): values from other ranges are used when they
     fit, and the number of cached columns stays bounded."""
-    from itero.samplers._tpe import _MAX_COLUMNS
+    from itero.samplers._tpe._state import MAX_COLUMNS
 
     sampler = TPE(seed=0, n_startup_trials=5)
     h = History({"loss": "minimize"})
@@ -497,7 +497,7 @@ def test_ranges_that_change_from_trial_to_trial() -> None:
         assert dist.contains(value)
         h.upsert([complete(i, {"units": value}, {"units": dist}, loss=abs(value - 40))])
     state = sampler._state(h)
-    assert len(state.columns) <= _MAX_COLUMNS
+    assert len(state.columns) <= MAX_COLUMNS
     col = state.column("units", IntDistribution(1, 50))
     have = ~np.isnan(col.u[: state.size])
     assert have.sum() == sum(1 for t in h.trials if t.params["units"] <= 50)
