@@ -28,8 +28,8 @@ Details:
 - Constraints (``trial.set_constraints``), as in Optuna: infeasible complete trials rank after every feasible
   and pruned trial, by total violation, so they mostly land in the above group.
 - The model state is cached per :class:`~itero.trial.History` and updated incrementally as trials change, and
-  large groups are merged into at most 256 weighted kernels (``_parzen.MAX_KERNELS``), so a suggestion costs about the same
-  at 100 and at 10,000 finished trials.
+  large groups are merged into at most 256 weighted kernels (``_parzen.MAX_KERNELS``), so a suggestion costs
+  about the same at 100 and at 10,000 finished trials.
 """
 
 from itero.samplers._tpe._parzen import default_weights
