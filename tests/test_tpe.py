@@ -483,6 +483,38 @@ def test_vectorised_unit_encoding_matches_the_distribution(dist: FloatDistributi
             assert math.isnan(got), v
 
 
+@pytest.mark.parametrize(
+    "dist",
+    [
+        FloatDistribution(-3.0, 5.0),
+        FloatDistribution(1e-5, 1.0, log=True),
+        FloatDistribution(0.0, 1.0, step=0.3),
+        FloatDistribution(2.0, 2.0),
+        IntDistribution(1, 10),
+        IntDistribution(16, 512, log=True),
+        IntDistribution(0, 100, step=5),
+    ],
+)
+def test_one_value_encodes_to_the_same_bits_as_the_vectorised_encoding(
+    dist: FloatDistribution | IntDistribution,
+) -> None:
+    from itero.samplers._tpe._state import Column, Values, numeric_unit, numeric_unit_one
+
+    rng = np.random.default_rng(0)
+    candidates: list[Any] = [dist.from_unit(u) for u in np.linspace(0, 1, 41)] + [dist.low, dist.high]
+    candidates += [*rng.uniform(-5, 600, 200).tolist(), *range(-3, 600, 7), float(dist.low), -0.0, 0.0, 2.0, True, None]
+    values = Values(len(candidates))
+    for slot, v in enumerate(candidates):
+        values.set(slot, v)
+    many = numeric_unit(dist, values.x, values.logx, values.isint)
+    col = Column("p", dist, np.full(len(candidates), np.nan))
+    for slot, v in enumerate(candidates):
+        col.set(slot, v, values)
+    assert many.tobytes() == col.u.tobytes()
+    one = [numeric_unit_one(dist, values.x[i], values.logx[i], bool(values.isint[i]), col.encoding) for i in range(3)]
+    assert np.array(one).tobytes() == many[:3].tobytes()
+
+
 def test_ranges_that_change_from_trial_to_trial() -> None:
     """Define-by-run ranges (``suggest_int("units", 1, 8 * depth)``): values from other ranges are used when they
     fit, and the number of cached columns stays bounded."""

@@ -3,6 +3,7 @@ categorical kernels for categories, the joint (product-kernel) estimator, and ke
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -17,13 +18,18 @@ MAX_KERNELS = 256
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
+@functools.lru_cache(maxsize=256)
 def default_weights(n: int) -> np.ndarray:
-    """Optuna's weights of ``n`` trials in order of number: flat for the 25 newest, a ramp for older ones."""
+    """Optuna's weights of ``n`` trials in order of number: flat for the 25 newest, a ramp for older ones.
+    Cached per ``n``, so the array is read-only."""
     if n == 0:
-        return np.empty(0)
-    if n < 25:
-        return np.ones(n)
-    return np.concatenate([np.linspace(1.0 / n, 1.0, num=n - 25), np.ones(25)])
+        w = np.empty(0)
+    elif n < 25:
+        w = np.ones(n)
+    else:
+        w = np.concatenate([np.linspace(1.0 / n, 1.0, num=n - 25), np.ones(25)])
+    w.flags.writeable = False
+    return w
 
 
 def reduce_kernels(slots: np.ndarray, weights: np.ndarray, cap: int = MAX_KERNELS) -> tuple[np.ndarray, np.ndarray]:
@@ -42,11 +48,17 @@ def _mixture_weights(weights: np.ndarray, prior_weight: float) -> np.ndarray:
     return w / w.sum()
 
 
-def _tn_logpdf(x: np.ndarray, mu: np.ndarray, sigma: np.ndarray) -> np.ndarray:
-    """``(len(x), len(mu))`` log densities of Gaussians truncated to [0, 1]."""
+def _add_tn_logpdf(total: np.ndarray, x: np.ndarray, mu: np.ndarray, sigma: np.ndarray) -> None:
+    """Adds to ``total`` (``len(x) x len(mu)``) the log densities of Gaussians truncated to [0, 1]: in place,
+    with the same operations in the same order as ``-0.5 * z * z - c`` (so the same bits)."""
     log_z = np.log(np.maximum(ndtr((1.0 - mu) / sigma) - ndtr(-mu / sigma), 1e-300))
-    z = (x[:, None] - mu[None, :]) / sigma[None, :]
-    return -0.5 * z * z - (np.log(sigma) + _LOG_SQRT_2PI + log_z)[None, :]
+    c = np.log(sigma) + _LOG_SQRT_2PI + log_z
+    z = np.subtract.outer(x, mu)
+    z /= sigma
+    t = np.multiply(z, -0.5)
+    t *= z
+    t -= c
+    total += t
 
 
 def _tn_sample(mu: np.ndarray, sigma: np.ndarray, r: np.ndarray) -> np.ndarray:
@@ -58,9 +70,12 @@ def _tn_sample(mu: np.ndarray, sigma: np.ndarray, r: np.ndarray) -> np.ndarray:
 
 
 def _logsumexp(a: np.ndarray) -> np.ndarray:
+    """Row-wise log-sum-exp; overwrites ``a``."""
     m = a.max(axis=1)
     m = np.where(np.isfinite(m), m, 0.0)
-    return m + np.log(np.exp(a - m[:, None]).sum(axis=1))
+    a -= m[:, None]
+    np.exp(a, out=a)
+    return m + np.log(a.sum(axis=1))
 
 
 def pick(weights: np.ndarray, r: np.ndarray) -> np.ndarray:
@@ -101,7 +116,9 @@ class Numeric1D:
         return _tn_sample(self.mu[k], self.sigma[k], rng.random(size))
 
     def log_pdf(self, x: np.ndarray) -> np.ndarray:
-        return _logsumexp(_tn_logpdf(x, self.mu, self.sigma) + self.log_w[None, :])
+        total = np.broadcast_to(self.log_w, (len(x), len(self.log_w))).copy()
+        _add_tn_logpdf(total, x, self.mu, self.sigma)
+        return _logsumexp(total)
 
 
 def categorical_probs(idx: np.ndarray, weights: np.ndarray, prior_weight: float, nc: int) -> np.ndarray:
@@ -157,15 +174,15 @@ class Joint:
     def log_pdf(self, xs: Sequence[np.ndarray]) -> np.ndarray:
         total = np.broadcast_to(self.log_w, (len(xs[0]), len(self.log_w))).copy()
         for col, v, sigma, x in zip(self.cols, self.values, self.sigmas, xs, strict=True):
-            if col.categorical:
+            if col.categorical:  # one row of log probabilities per category, picked by the candidates' ones
                 nc = col.n_choices
                 norm = 1.0 + nc * self.a
-                hit = x[:, None] == v[None, :]
-                lp = np.where(hit, math.log((1.0 + self.a) / norm), math.log(self.a / norm))
-                lp[:, -1] = -math.log(nc)
-                total += lp
+                hit = np.arange(nc, dtype=float)[:, None] == v[None, :]
+                table = np.where(hit, math.log((1.0 + self.a) / norm), math.log(self.a / norm))
+                table[:, -1] = -math.log(nc)
+                total += table[x.astype(np.intp)]
             else:
-                total += _tn_logpdf(x, v, sigma)
+                _add_tn_logpdf(total, x, v, sigma)
         return _logsumexp(total)
 
 
@@ -179,5 +196,22 @@ def snap(dist: Distribution, u: np.ndarray) -> tuple[np.ndarray, list[Any] | Non
     """For grid distributions, candidates moved to their grid point (so that equal values score equally)."""
     if not _is_discrete(dist):
         return u, None
+    if isinstance(dist, IntDistribution) and not dist.log and max(abs(dist.low), abs(dist.high)) < 2**52:
+        return _snap_int(dist, u)
     values = [dist.from_unit(float(x)) for x in u]
-    return np.array([dist.to_unit(v) for v in values]), values
+    units: dict[Any, float] = {}
+    for v in values:
+        if v not in units:
+            units[v] = dist.to_unit(v)
+    return np.array([units[v] for v in values]), values
+
+
+def _snap_int(dist: IntDistribution, u: np.ndarray) -> tuple[np.ndarray, list[Any]]:
+    """``snap`` of a linear integer range, vectorised with the float operations of ``dist.from_unit`` and
+    ``dist.to_unit`` in the same order (Python's ``round`` and ``np.rint`` both round half to even)."""
+    lo, hi = dist.low - dist.step / 2, dist.high + dist.step / 2
+    x = lo + np.minimum(1.0, np.maximum(0.0, u)) * (hi - lo)
+    k = np.rint((x - float(dist.low)) / float(dist.step))
+    ints = np.minimum(float(dist.high), np.maximum(float(dist.low), float(dist.low) + k * float(dist.step)))
+    units = np.minimum(1.0, np.maximum(0.0, (ints - lo) / (hi - lo)))
+    return units, [int(v) for v in ints.tolist()]

@@ -71,29 +71,64 @@ def numeric_unit(
     elif dist.step is not None:
         k = (x - dist.low) / dist.step
         ok &= np.abs(k - np.rint(k)) < 1e-6
+    g_lo, scale, u_lo = _encoding(dist)
+    g = logx if dist.log else x
+    u = np.full(len(x), u_lo) if scale is None else np.clip((g - g_lo) * scale + u_lo, 0.0, 1.0)
+    return np.where(ok, u, np.nan)
+
+
+def _encoding(dist: FloatDistribution | IntDistribution) -> tuple[float, float | None, float]:
+    """``(g_lo, scale, u_lo)``: the unit value of ``g`` (the value, or its log for log ranges) is
+    ``(g - g_lo) * scale + u_lo``; ``scale`` is None for a single-valued range."""
     if dist.log:
-        g, g_lo, g_hi = logx, math.log(dist.low), math.log(dist.high)
+        g_lo, g_hi = math.log(dist.low), math.log(dist.high)
     else:
-        g, g_lo, g_hi = x, float(dist.low), float(dist.high)
+        g_lo, g_hi = float(dist.low), float(dist.high)
     u_lo = dist.to_unit(dist.low)
     if g_hi == g_lo:
-        u = np.full(len(x), u_lo)
-    else:
-        u = np.clip((g - g_lo) * ((dist.to_unit(dist.high) - u_lo) / (g_hi - g_lo)) + u_lo, 0.0, 1.0)
-    return np.where(ok, u, np.nan)
+        return g_lo, None, u_lo
+    return g_lo, (dist.to_unit(dist.high) - u_lo) / (g_hi - g_lo), u_lo
+
+
+def numeric_unit_one(
+    dist: FloatDistribution | IntDistribution,
+    x: float,
+    logx: float,
+    isint: bool,
+    encoding: tuple[float, float | None, float],
+) -> float:
+    """``numeric_unit`` of one value, with the same float operations in the same order (so the same bits):
+    ``encoding`` is ``_encoding(dist)``."""
+    if not (x >= dist.low and x <= dist.high):
+        return math.nan
+    if isinstance(dist, IntDistribution):
+        if not isint or (dist.step != 1 and math.fmod(x - dist.low, dist.step) != 0):
+            return math.nan
+    elif dist.step is not None:
+        k = (x - dist.low) / dist.step
+        if not abs(k - round(k)) < 1e-6:
+            return math.nan
+    g_lo, scale, u_lo = encoding
+    if scale is None:
+        return u_lo
+    u = ((logx if dist.log else x) - g_lo) * scale + u_lo
+    if u < 0.0:  # as np.clip, which keeps NaN and -0.0
+        return 0.0
+    return 1.0 if u > 1.0 else u
 
 
 class Column:
     """One parameter for one distribution, in the unit cube and indexed by trial number; NaN where a trial
     lacks the parameter or its value is not in the distribution. Categories are stored as their index."""
 
-    __slots__ = ("categorical", "dist", "n_choices", "name", "u")
+    __slots__ = ("categorical", "dist", "encoding", "n_choices", "name", "u")
 
     def __init__(self, name: str, dist: Distribution, u: np.ndarray) -> None:
         self.name = name
         self.dist = dist
         self.categorical = isinstance(dist, CategoricalDistribution)
         self.n_choices = len(dist.choices) if isinstance(dist, CategoricalDistribution) else 0
+        self.encoding = None if isinstance(dist, CategoricalDistribution) else _encoding(dist)
         self.u = u
 
     def set(self, slot: int, value: Any, values: Values) -> None:
@@ -101,8 +136,9 @@ class Column:
         if isinstance(d, CategoricalDistribution):
             self.u[slot] = float(d.index(value)) if d.contains(value) else np.nan
         else:
-            s = slice(slot, slot + 1)
-            self.u[s] = numeric_unit(d, values.x[s], values.logx[s], values.isint[s])
+            assert self.encoding is not None
+            x, logx, isint = float(values.x[slot]), float(values.logx[slot]), bool(values.isint[slot])
+            self.u[slot] = numeric_unit_one(d, x, logx, isint, self.encoding)
 
 
 MAX_COLUMNS = 64  # (name, distribution) columns kept per history, least recently used dropped first
