@@ -38,86 +38,125 @@ def reduce_kernels(slots: np.ndarray, weights: np.ndarray, cap: int = MAX_KERNEL
     n = len(slots)
     if n <= cap:
         return slots, weights
+    starts, mid = _runs(n, cap)
+    return slots[mid], np.add.reduceat(weights, starts)
+
+
+@functools.lru_cache(maxsize=64)
+def _runs(n: int, cap: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first and the middle index of each of ``cap`` runs of ``n`` consecutive items (read-only)."""
     edges = (np.arange(cap + 1) * n) // cap
     mid = (edges[:-1] + edges[1:]) // 2
-    return slots[mid], np.add.reduceat(weights, edges[:-1])
+    starts = edges[:-1]
+    starts.flags.writeable = mid.flags.writeable = False
+    return starts, mid
 
 
 def _mixture_weights(weights: np.ndarray, prior_weight: float) -> np.ndarray:
-    w = np.append(weights, prior_weight)
-    return w / w.sum()
+    w = _with_last(weights, prior_weight)
+    return w / np.add.reduce(w)
 
 
-def _add_tn_logpdf(total: np.ndarray, x: np.ndarray, mu: np.ndarray, sigma: np.ndarray) -> None:
-    """Adds to ``total`` (``len(x) x len(mu)``) the log densities of Gaussians truncated to [0, 1]: in place,
-    with the same operations in the same order as ``-0.5 * z * z - c`` (so the same bits)."""
-    log_z = np.log(np.maximum(ndtr((1.0 - mu) / sigma) - ndtr(-mu / sigma), 1e-300))
-    c = np.log(sigma) + _LOG_SQRT_2PI + log_z
-    z = np.subtract.outer(x, mu)
-    z /= sigma
-    t = np.multiply(z, -0.5)
-    t *= z
-    t -= c
-    total += t
+def _with_last(a: np.ndarray, value: float) -> np.ndarray:
+    """``np.append(a, value)`` for a 1-D float array, without its overhead."""
+    out = np.empty(len(a) + 1)
+    out[:-1] = a
+    out[-1] = value
+    return out
 
 
-def _tn_sample(mu: np.ndarray, sigma: np.ndarray, r: np.ndarray) -> np.ndarray:
-    """Inverse-CDF samples of Gaussians truncated to [0, 1] from uniforms ``r``."""
-    a = ndtr(-mu / sigma)
-    b = ndtr((1.0 - mu) / sigma)
-    x = mu + sigma * ndtri(a + r * (b - a))
-    return np.clip(np.where(np.isfinite(x), x, mu), 0.0, 1.0)
+class _Truncated:
+    """Gaussian kernels truncated to [0, 1], with means ``mu`` and widths ``sigma``; their normal CDFs at 0 and
+    1 and their log normalising terms are computed once, for both sampling and densities."""
+
+    __slots__ = ("c", "hi", "lo", "mu", "sigma")
+
+    def __init__(self, mu: np.ndarray, sigma: np.ndarray) -> None:
+        self.mu = mu
+        self.sigma = sigma
+        self.lo = ndtr(-mu / sigma)
+        self.hi = ndtr((1.0 - mu) / sigma)
+        self.c = np.log(sigma) + _LOG_SQRT_2PI + np.log(np.maximum(self.hi - self.lo, 1e-300))
+
+    def sample(self, k: np.ndarray, r: np.ndarray) -> np.ndarray:
+        """Inverse-CDF samples of kernels ``k`` from uniforms ``r``."""
+        mu, a, b = self.mu[k], self.lo[k], self.hi[k]
+        x = mu + self.sigma[k] * ndtri(a + r * (b - a))
+        return np.clip(np.where(np.isfinite(x), x, mu), 0.0, 1.0)
+
+    def add_log_pdf(self, total: np.ndarray, x: np.ndarray) -> None:
+        """Adds to ``total`` (``len(x) x len(mu)``) the kernels' log densities at ``x``: in place, with the
+        operations of ``-0.5 * z * z - c`` in that order (so the same bits)."""
+        z = np.subtract.outer(x, self.mu)
+        z /= self.sigma
+        t = np.multiply(z, -0.5)
+        t *= z
+        t -= self.c
+        total += t
+
+
+def _start(log_w: np.ndarray, n: int) -> np.ndarray:
+    """``n`` rows of ``log_w``: the sums of log densities start from the mixture's log weights."""
+    total = np.empty((n, len(log_w)))
+    total[...] = log_w
+    return total
 
 
 def _logsumexp(a: np.ndarray) -> np.ndarray:
     """Row-wise log-sum-exp; overwrites ``a``."""
-    m = a.max(axis=1)
+    m = np.maximum.reduce(a, axis=1)
     m = np.where(np.isfinite(m), m, 0.0)
     a -= m[:, None]
     np.exp(a, out=a)
-    return m + np.log(a.sum(axis=1))
+    return m + np.log(np.add.reduce(a, axis=1))
 
 
 def pick(weights: np.ndarray, r: np.ndarray) -> np.ndarray:
     """Indices drawn from normalised ``weights`` by uniforms ``r``."""
-    cum = np.cumsum(weights)
+    cum = np.add.accumulate(weights)
     return np.minimum(np.searchsorted(cum, r * cum[-1], side="right"), len(weights) - 1)
 
 
 def _bandwidths(mus: np.ndarray, consider_endpoints: bool) -> np.ndarray:
     """Optuna's bandwidths of kernels at ``mus`` (unit cube): the larger gap to a neighbour (the range's ends
     count as neighbours), clipped below by the magic clip ``1 / min(100, n + 2)`` and above by 1. As in Optuna
-    5, the prior's centre is not one of the neighbours."""
+    5, the prior's centre is not one of the neighbours. One more entry, 1, is the prior's bandwidth."""
     n = len(mus)
+    sig = np.empty(n + 1)
+    sig[n] = 1.0
     if n == 0:
-        return np.empty(0)
-    order = np.argsort(mus, kind="stable")
-    ext = np.concatenate([[0.0], mus[order], [1.0]])
+        return sig
+    order = mus.argsort(kind="stable")
+    ext = np.empty(n + 2)
+    ext[0] = 0.0
+    ext[1:-1] = mus[order]
+    ext[-1] = 1.0
     sig_sorted = np.maximum(ext[1:-1] - ext[:-2], ext[2:] - ext[1:-1])
     if not consider_endpoints and len(ext) >= 4:
         sig_sorted[0] = ext[2] - ext[1]
         sig_sorted[-1] = ext[-2] - ext[-3]
-    sig = np.empty_like(sig_sorted)
-    sig[order] = sig_sorted
-    return np.clip(sig, 1.0 / min(100.0, 2.0 + n), 1.0)
+    own = sig[:n]
+    own[order] = sig_sorted
+    np.maximum(own, 1.0 / min(100.0, 2.0 + n), out=own)  # as np.clip: the gaps are >= +0.0
+    np.minimum(own, 1.0, out=own)
+    return sig
 
 
 class Numeric1D:
     """Univariate Parzen estimator: Optuna's neighbour-distance bandwidths, magic clip, and a prior."""
 
     def __init__(self, mus: np.ndarray, weights: np.ndarray, prior_weight: float, consider_endpoints: bool):
-        self.mu = np.append(mus, 0.5)
-        self.sigma = np.append(_bandwidths(mus, consider_endpoints), 1.0)
+        self.kernels = _Truncated(_with_last(mus, 0.5), _bandwidths(mus, consider_endpoints))
         self.w = _mixture_weights(weights, prior_weight)
         self.log_w = np.log(self.w)
 
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
         k = pick(self.w, rng.random(size))
-        return _tn_sample(self.mu[k], self.sigma[k], rng.random(size))
+        return self.kernels.sample(k, rng.random(size))
 
     def log_pdf(self, x: np.ndarray) -> np.ndarray:
-        total = np.broadcast_to(self.log_w, (len(x), len(self.log_w))).copy()
-        _add_tn_logpdf(total, x, self.mu, self.sigma)
+        total = _start(self.log_w, len(x))
+        self.kernels.add_log_pdf(total, x)
         return _logsumexp(total)
 
 
@@ -150,31 +189,31 @@ class Joint:
         self.w = _mixture_weights(weights, prior_weight)
         self.log_w = np.log(self.w)
         obs = [c.u[slots] for c in cols]
-        self.sigmas = [
-            np.empty(0) if c.categorical else np.append(_bandwidths(o, consider_endpoints), 1.0)
-            for c, o in zip(cols, obs, strict=True)
+        self.values = [_with_last(o, 0.5) for o in obs]  # the prior kernel sits last
+        self.kernels = [
+            None if c.categorical else _Truncated(v, _bandwidths(o, consider_endpoints))
+            for c, o, v in zip(cols, obs, self.values, strict=True)
         ]
-        self.values = [np.append(o, 0.5) for o in obs]  # the prior kernel sits last
         self.a = prior_weight / (n + 1)
         self.n = n
 
     def sample(self, rng: np.random.Generator, size: int) -> list[np.ndarray]:
         k = pick(self.w, rng.random(size))
         out = []
-        for col, v, sigma in zip(self.cols, self.values, self.sigmas, strict=True):
-            if col.categorical:
+        for col, v, kernels in zip(self.cols, self.values, self.kernels, strict=True):
+            if kernels is None:
                 nc = col.n_choices
                 keep = (rng.random(size) < 1.0 / (1.0 + nc * self.a)) & (k < self.n)
                 uniform = rng.integers(0, nc, size)
                 out.append(np.where(keep, v[k], uniform).astype(float))
             else:
-                out.append(_tn_sample(v[k], sigma[k], rng.random(size)))
+                out.append(kernels.sample(k, rng.random(size)))
         return out
 
     def log_pdf(self, xs: Sequence[np.ndarray]) -> np.ndarray:
-        total = np.broadcast_to(self.log_w, (len(xs[0]), len(self.log_w))).copy()
-        for col, v, sigma, x in zip(self.cols, self.values, self.sigmas, xs, strict=True):
-            if col.categorical:  # one row of log probabilities per category, picked by the candidates' ones
+        total = _start(self.log_w, len(xs[0]))
+        for col, v, kernels, x in zip(self.cols, self.values, self.kernels, xs, strict=True):
+            if kernels is None:  # one row of log probabilities per category, picked by the candidates' ones
                 nc = col.n_choices
                 norm = 1.0 + nc * self.a
                 hit = np.arange(nc, dtype=float)[:, None] == v[None, :]
@@ -182,7 +221,7 @@ class Joint:
                 table[:, -1] = -math.log(nc)
                 total += table[x.astype(np.intp)]
             else:
-                _add_tn_logpdf(total, x, v, sigma)
+                kernels.add_log_pdf(total, x)
         return _logsumexp(total)
 
 

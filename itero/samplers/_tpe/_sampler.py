@@ -156,7 +156,8 @@ class TPE(PerHistoryCache, BaseSampler):
         status = state.status[:n]
         elig = status >= 0 if self.constant_liar else (status >= 0) & (status != RUNNING)
         for col in cols:
-            elig &= ~np.isnan(col.u[:n])
+            u = col.u[:n]
+            elig &= u == u  # not NaN
         if 0 <= number < n:
             elig[number] = False
         key = (n, np.packbits(elig).tobytes())
