@@ -579,3 +579,23 @@ def test_proposals_follow_optunas_tpe_on_the_same_history() -> None:
     assert min(pvalues()) > 0.01
     assert min(pvalues(gamma=0.5)) < 1e-6
     assert min(pvalues(n_ei_candidates=4)) < 1e-3
+
+
+def test_changed_trials_are_found_wherever_they_are() -> None:
+    """The state's refresh finds replaced trials at the tail, in the middle and at the start, and falls back to
+    identity checks when a trial's attributes cannot be compared."""
+    from itero.samplers._tpe._state import _changed
+
+    prev = [complete(i, {"x": float(i)}, {"x": X}, loss=float(i)) for i in range(300)]
+    for positions in ([299], [298, 299], [150], [0, 7, 299], list(range(300))):
+        cur = list(prev)
+        for i in positions:
+            cur[i] = complete(i, {"x": -1.0}, {"x": X}, loss=-1.0)
+        cur.append(running(300))
+        assert _changed(cur, prev) == [cur[i] for i in positions] + [cur[300]]
+    cur = list(prev)
+    cur[5] = complete(5, {"x": 5.0}, {"x": X}, loss=5.0)  # an equal copy: nothing to update
+    assert _changed(cur, prev) == []
+    odd = [FrozenTrial(id=i + 1, number=i, state=TrialState.COMPLETE, user_attrs={"a": np.arange(2)}) for i in range(3)]
+    cur = [FrozenTrial(id=i + 1, number=i, state=TrialState.COMPLETE, user_attrs={"a": np.arange(2)}) for i in range(3)]
+    assert _changed(cur, odd) == cur  # comparing the arrays fails: every replaced object counts
