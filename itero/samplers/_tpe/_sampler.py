@@ -125,9 +125,10 @@ class TPE(PerHistoryCache, BaseSampler):
         """Hook for samplers built on TPE: the single objective to model when proposing ``trial``.
 
         ``losses`` holds one row per complete trial (in order of number) of its objectives to minimise; the
-        result holds one value per row. TPE itself does not define it (it models the study's objectives); a
-        subclass that overrides it gets a single-objective model of these values, in which pruned trials rank
-        by the step they reached only. ParEGO's random scalarisations use it.
+        result holds one value per row. TPE never calls its own version (it models the study's objectives); a
+        subclass that overrides it gets, for each trial, a single-objective model of these values, in which
+        pruned trials rank by the step they reached only (called only when some trial is complete). ParEGO's
+        random scalarisations use it.
         """
         raise NotImplementedError
 
