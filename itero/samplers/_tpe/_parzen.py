@@ -179,16 +179,16 @@ class Joint:
     def __init__(
         self,
         cols: Sequence[Column],
-        slots: np.ndarray,
+        obs: Sequence[np.ndarray],
         weights: np.ndarray,
         prior_weight: float,
         consider_endpoints: bool,
     ) -> None:
-        n = len(slots)
+        """``obs[j]``: the observations of ``cols[j]`` (the unit values of the group's kernels)."""
+        n = len(weights)
         self.cols = cols
         self.w = _mixture_weights(weights, prior_weight)
         self.log_w = np.log(self.w)
-        obs = [c.u[slots] for c in cols]
         self.values = [_with_last(o, 0.5) for o in obs]  # the prior kernel sits last
         self.kernels = [
             None if c.categorical else _Truncated(v, _bandwidths(o, consider_endpoints))

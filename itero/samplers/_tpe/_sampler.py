@@ -63,7 +63,7 @@ class TPE(PerHistoryCache, BaseSampler):
 
     name = "tpe"
     supports_multi_objective: ClassVar[bool] = True
-    _CACHE_ATTRS: ClassVar[tuple[str, ...]] = ("_states", "_lock", "_view")
+    _CACHE_ATTRS: ClassVar[tuple[str, ...]] = ("_states", "_lock", "_view", "_models")
 
     def __init__(
         self,
@@ -106,6 +106,7 @@ class TPE(PerHistoryCache, BaseSampler):
     def _init_caches(self) -> None:
         super()._init_caches()
         self._view: tuple[weakref.ref[History], int, int, State] | None = None  # see ``_state``
+        self._models: dict[tuple[Any, ...], Joint | Numeric1D] = {}  # see ``_model``
 
     def __repr__(self) -> str:
         return options_repr(self)
@@ -230,11 +231,47 @@ class TPE(PerHistoryCache, BaseSampler):
             return dist.choices[int(cand[int(np.argmax(score))])]
         below, wb = reduce_kernels(below, wb)
         above, wa = reduce_kernels(above, wa)
-        lb = Numeric1D(col.u[below], wb, self.prior_weight, self.consider_endpoints)
+        lb = self._below_1d(col.u[below], wb)
         la = Numeric1D(col.u[above], wa, self.prior_weight, self.consider_endpoints)
         u, values = snap(dist, lb.sample(rng, size))
         best = int(np.argmax(lb.log_pdf(u) - la.log_pdf(u)))
         return values[best] if values is not None else dist.from_unit(float(u[best]))
+
+    def _below_joint(self, cols: Sequence[Column], slots: np.ndarray, weights: np.ndarray) -> Joint:
+        """The joint estimator of the below group (``slots``), kept while the group does not change."""
+        obs = [c.u[slots] for c in cols]
+        kinds = tuple((c.categorical, c.n_choices) for c in cols)
+        model = self._cached(
+            ("joint", kinds, weights, *obs),
+            lambda: Joint(cols, obs, weights, self.prior_weight, self.consider_endpoints),
+        )
+        assert isinstance(model, Joint)
+        return model
+
+    def _below_1d(self, mus: np.ndarray, weights: np.ndarray) -> Numeric1D:
+        """The univariate estimator of the below group's values ``mus``, kept while they do not change."""
+        model = self._cached(
+            ("1d", weights, mus), lambda: Numeric1D(mus, weights, self.prior_weight, self.consider_endpoints)
+        )
+        assert isinstance(model, Numeric1D)
+        return model
+
+    def _cached(self, parts: tuple[Any, ...], build: Callable[[], Joint | Numeric1D]) -> Joint | Numeric1D:
+        """The latest estimators, keyed by everything they are built from (arrays by their bytes, and the
+        options), so a group that did not change since the last trial (usually the below group) is not built
+        again; estimators are not modified once built."""
+        key = (
+            self.prior_weight,
+            self.consider_endpoints,
+            *(p.tobytes() if isinstance(p, np.ndarray) else p for p in parts),
+        )
+        model = self._models.pop(key, None)
+        if model is None:
+            model = build()
+            if len(self._models) >= 16:
+                del self._models[next(iter(self._models))]
+        self._models[key] = model  # most recently used last
+        return model
 
     def is_multivariate(self, history: History) -> bool:
         """``multivariate``, or when it is null (the default), whether the study has a single objective."""
@@ -258,8 +295,8 @@ class TPE(PerHistoryCache, BaseSampler):
             wb, wa = self._weights(state, below, above)
             below, wb = reduce_kernels(below, wb)
             above, wa = reduce_kernels(above, wa)
-            lb = Joint(cols, below, wb, self.prior_weight, self.consider_endpoints)
-            la = Joint(cols, above, wa, self.prior_weight, self.consider_endpoints)
+            lb = self._below_joint(cols, below, wb)
+            la = Joint(cols, [c.u[above] for c in cols], wa, self.prior_weight, self.consider_endpoints)
         rng = self.rng(trial, _JOINT_SALT)
         xs = lb.sample(rng, self.n_ei_candidates)
         snapped: list[list[Any] | None] = []
