@@ -52,15 +52,6 @@ def spec_of(obj: Any) -> dict[str, Any]:
     return spec
 
 
-def check_int(owner: str, key: str, value: object, low: int, allow_none: bool = False) -> None:
-    """Validate an integer option of a sampler or scheduler, naming it in the message."""
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        suffix = " or null" if allow_none else ""
-        raise ConfigError(f"{owner} option {key!r} must be an integer >= {low}{suffix}, got {value!r}")
-
-
 def options_repr(obj: Any) -> str:
     """``Name(seed=..., option=value, ...)``: the seed and the options that differ from their defaults."""
     parts = [f"seed={obj.seed!r}"]

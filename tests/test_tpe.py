@@ -18,7 +18,7 @@ from itero._ranking import _hv_gains, hssp_select, mo_select
 from itero._spec import spec_of
 from itero.exceptions import ConfigError
 from itero.samplers import TPE, BaseSampler, Random, intersection_space, make_sampler
-from itero.samplers._tpe import _State, default_gamma
+from itero.samplers._tpe import State, default_gamma
 from itero.space import CategoricalDistribution, Distribution, FloatDistribution, IntDistribution
 from itero.trial import FrozenTrial, History, TrialState
 
@@ -390,7 +390,7 @@ def test_multi_objective_split_puts_the_pareto_front_below() -> None:
 # ----------------------------------------------------------------------------------------------- the cache
 def _fresh_equals_incremental(history: History, sampler: TPE) -> None:
     inc = sampler._state(history)
-    fresh = _State(history)
+    fresh = State(history)
     fresh.refresh(history)
     n = max(inc.size, fresh.size)
     assert inc.size == fresh.size
@@ -467,14 +467,14 @@ def test_cost_per_suggestion_stays_flat_with_many_trials() -> None:
     ],
 )
 def test_vectorised_unit_encoding_matches_the_distribution(dist: FloatDistribution | IntDistribution) -> None:
-    from itero.samplers._tpe import _numeric_unit, _Values
+    from itero.samplers._tpe._state import Values, numeric_unit
 
     candidates: list[Any] = [dist.from_unit(u) for u in np.linspace(0, 1, 41)]
     candidates += [-1, 0, 0.3, 0.6000000001, 3, 3.0, 7.5, 20, 25, 513, 1e-6, 2.0, True, "a", None]
-    values = _Values(len(candidates))
+    values = Values(len(candidates))
     for slot, v in enumerate(candidates):
         values.set(slot, v)
-    u = _numeric_unit(dist, values.x, values.logx, values.isint)
+    u = numeric_unit(dist, values.x, values.logx, values.isint)
     for v, got in zip(candidates, u, strict=True):
         if dist.contains(v):
             assert got == pytest.approx(dist.to_unit(v), abs=1e-12), v
@@ -483,10 +483,42 @@ def test_vectorised_unit_encoding_matches_the_distribution(dist: FloatDistributi
             assert math.isnan(got), v
 
 
+@pytest.mark.parametrize(
+    "dist",
+    [
+        FloatDistribution(-3.0, 5.0),
+        FloatDistribution(1e-5, 1.0, log=True),
+        FloatDistribution(0.0, 1.0, step=0.3),
+        FloatDistribution(2.0, 2.0),
+        IntDistribution(1, 10),
+        IntDistribution(16, 512, log=True),
+        IntDistribution(0, 100, step=5),
+    ],
+)
+def test_one_value_encodes_to_the_same_bits_as_the_vectorised_encoding(
+    dist: FloatDistribution | IntDistribution,
+) -> None:
+    from itero.samplers._tpe._state import Column, Values, numeric_unit, numeric_unit_one
+
+    rng = np.random.default_rng(0)
+    candidates: list[Any] = [dist.from_unit(u) for u in np.linspace(0, 1, 41)] + [dist.low, dist.high]
+    candidates += [*rng.uniform(-5, 600, 200).tolist(), *range(-3, 600, 7), float(dist.low), -0.0, 0.0, 2.0, True, None]
+    values = Values(len(candidates))
+    for slot, v in enumerate(candidates):
+        values.set(slot, v)
+    many = numeric_unit(dist, values.x, values.logx, values.isint)
+    col = Column("p", dist, np.full(len(candidates), np.nan))
+    for slot, v in enumerate(candidates):
+        col.set(slot, v, values)
+    assert many.tobytes() == col.u.tobytes()
+    one = [numeric_unit_one(dist, values.x[i], values.logx[i], bool(values.isint[i]), col.encoding) for i in range(3)]
+    assert np.array(one).tobytes() == many[:3].tobytes()
+
+
 def test_ranges_that_change_from_trial_to_trial() -> None:
     """Define-by-run ranges (``suggest_int("units", 1, 8 * depth)``): values from other ranges are used when they
     fit, and the number of cached columns stays bounded."""
-    from itero.samplers._tpe import _MAX_COLUMNS
+    from itero.samplers._tpe._state import MAX_COLUMNS
 
     sampler = TPE(seed=0, n_startup_trials=5)
     h = History({"loss": "minimize"})
@@ -497,7 +529,7 @@ def test_ranges_that_change_from_trial_to_trial() -> None:
         assert dist.contains(value)
         h.upsert([complete(i, {"units": value}, {"units": dist}, loss=abs(value - 40))])
     state = sampler._state(h)
-    assert len(state.columns) <= _MAX_COLUMNS
+    assert len(state.columns) <= MAX_COLUMNS
     col = state.column("units", IntDistribution(1, 50))
     have = ~np.isnan(col.u[: state.size])
     assert have.sum() == sum(1 for t in h.trials if t.params["units"] <= 50)
@@ -547,3 +579,23 @@ def test_proposals_follow_optunas_tpe_on_the_same_history() -> None:
     assert min(pvalues()) > 0.01
     assert min(pvalues(gamma=0.5)) < 1e-6
     assert min(pvalues(n_ei_candidates=4)) < 1e-3
+
+
+def test_changed_trials_are_found_wherever_they_are() -> None:
+    """The state's refresh finds replaced trials at the tail, in the middle and at the start, and falls back to
+    identity checks when a trial's attributes cannot be compared."""
+    from itero.samplers._tpe._state import _changed
+
+    prev = [complete(i, {"x": float(i)}, {"x": X}, loss=float(i)) for i in range(300)]
+    for positions in ([299], [298, 299], [150], [0, 7, 299], list(range(300))):
+        cur = list(prev)
+        for i in positions:
+            cur[i] = complete(i, {"x": -1.0}, {"x": X}, loss=-1.0)
+        cur.append(running(300))
+        assert _changed(cur, prev) == [cur[i] for i in positions] + [cur[300]]
+    cur = list(prev)
+    cur[5] = complete(5, {"x": 5.0}, {"x": X}, loss=5.0)  # an equal copy: nothing to update
+    assert _changed(cur, prev) == []
+    odd = [FrozenTrial(id=i + 1, number=i, state=TrialState.COMPLETE, user_attrs={"a": np.arange(2)}) for i in range(3)]
+    cur = [FrozenTrial(id=i + 1, number=i, state=TrialState.COMPLETE, user_attrs={"a": np.arange(2)}) for i in range(3)]
+    assert _changed(cur, odd) == cur  # comparing the arrays fails: every replaced object counts

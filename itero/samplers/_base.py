@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from itero._validation import check_int
 from itero.exceptions import ConfigError
 from itero.space import Distribution
 from itero.trial import FrozenTrial, History
@@ -36,8 +37,7 @@ class BaseSampler(abc.ABC):
     supports_multi_objective: ClassVar[bool] = False
 
     def __init__(self, seed: int | None = None) -> None:
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise ConfigError(f"sampler option 'seed' must be an integer or null, got {seed!r}")
+        check_int(self.name, "seed", seed, allow_none=True)
         self.seed = seed
 
     def check_objectives(self, directions: dict[str, str]) -> None:

@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from itero._spec import check_int, options_repr
-from itero.exceptions import ConfigError
+from itero._spec import options_repr
+from itero._validation import check_choice, check_float, check_int
 from itero.samplers._base import BaseSampler, PerHistoryCache, intersection_space
 from itero.space import CategoricalDistribution, Distribution
 from itero.trial import FrozenTrial, History
@@ -101,12 +101,9 @@ class CMAES(PerHistoryCache, BaseSampler):
         n_startup_trials: int = 1,
     ) -> None:
         super().__init__(seed)
-        if isinstance(sigma0, bool) or not isinstance(sigma0, (int, float)) or not math.isfinite(sigma0) or sigma0 <= 0:
-            raise ConfigError(f"cmaes option 'sigma0' must be a finite number > 0 (in the unit cube), got {sigma0!r}")
-        if population_size is not None:
-            check_int("cmaes", "population_size", population_size, 2)
-        if restarts not in ("ipop", None):
-            raise ConfigError(f"cmaes option 'restarts' must be 'ipop' or null, got {restarts!r}")
+        check_float("cmaes", "sigma0", sigma0, 0, low_open=True, expected="a finite number > 0 (in the unit cube)")
+        check_int("cmaes", "population_size", population_size, 2, allow_none=True)
+        check_choice("cmaes", "restarts", restarts, ("ipop", None))
         check_int("cmaes", "n_startup_trials", n_startup_trials, 0)
         self.sigma0 = float(sigma0)
         self.population_size = population_size

@@ -18,13 +18,12 @@ Search*, AAAI 2019.
 
 from __future__ import annotations
 
-import math
 from typing import Any, ClassVar
 
 import numpy as np
 
-from itero._spec import check_int, options_repr
-from itero.exceptions import ConfigError
+from itero._spec import options_repr
+from itero._validation import check_choice, check_float, check_int
 from itero.samplers._base import BaseSampler, intersection_space
 from itero.space import CategoricalDistribution, Distribution, FloatDistribution, IntDistribution
 from itero.trial import FrozenTrial, History
@@ -76,16 +75,17 @@ class RegularizedEvolution(BaseSampler):
     ) -> None:
         super().__init__(seed)
         check_int("evolution", "population_size", population_size, 1)
-        check_int("evolution", "sample_size", sample_size, 1)
-        if sample_size > population_size:
-            raise ConfigError(
-                f"evolution option 'sample_size' must be <= population_size ({population_size}), got {sample_size}"
-            )
+        check_int(
+            "evolution",
+            "sample_size",
+            sample_size,
+            1,
+            population_size,
+            expected=f"an integer >= 1 and <= population_size ({population_size})",
+        )
         check_int("evolution", "n_mutations", n_mutations, 1)
-        if mutation not in ("gaussian", "resample"):
-            raise ConfigError(f"evolution option 'mutation' must be 'gaussian' or 'resample', got {mutation!r}")
-        if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not math.isfinite(sigma) or sigma <= 0:
-            raise ConfigError(f"evolution option 'sigma' must be a finite number > 0, got {sigma!r}")
+        check_choice("evolution", "mutation", mutation, ("gaussian", "resample"))
+        check_float("evolution", "sigma", sigma, 0, low_open=True)
         self.population_size = population_size
         self.sample_size = sample_size
         self.n_mutations = n_mutations

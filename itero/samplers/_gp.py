@@ -55,7 +55,7 @@ from typing import Any, ClassVar, cast
 import numpy as np
 
 from itero._spec import options_repr
-from itero.exceptions import ConfigError
+from itero._validation import check_choice, check_int
 from itero.samplers._base import BaseSampler, PerHistoryCache, intersection_space
 from itero.samplers._gp_kernel import (
     Posterior,
@@ -315,11 +315,10 @@ class GP(PerHistoryCache, BaseSampler):
         pending: str = "believer",
     ) -> None:
         super().__init__(seed)
-        _check_int("n_startup_trials", n_startup_trials, 0)
-        _check_int("n_candidates", n_candidates, 16)
-        _check_int("n_polish", n_polish, 0)
-        if pending not in ("believer", "ignore"):
-            raise ConfigError(f"gp option 'pending' must be 'believer' or 'ignore', got {pending!r}")
+        check_int("gp", "n_startup_trials", n_startup_trials, 0)
+        check_int("gp", "n_candidates", n_candidates, 16)
+        check_int("gp", "n_polish", n_polish, 0)
+        check_choice("gp", "pending", pending, ("believer", "ignore"))
         self.n_startup_trials = n_startup_trials
         self.n_candidates = n_candidates
         self.n_polish = n_polish
@@ -441,11 +440,6 @@ def _polish(gp: Posterior, starts: np.ndarray, cont: np.ndarray, best: float, ma
     if np.all(np.isfinite(v)):
         out[:, cont] = np.clip(v * ls, 0.0, 1.0)
     return out
-
-
-def _check_int(key: str, value: Any, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ConfigError(f"gp option {key!r} must be an integer >= {low}, got {value!r}")
 
 
 __all__ = ["GP", "warp"]

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from itero._validation import check_int, check_list, invalid
 from itero.exceptions import ConfigError
 from itero.samplers._base import BaseSampler
 from itero.space import CategoricalDistribution, Distribution, FloatDistribution, IntDistribution
@@ -36,14 +37,12 @@ class Grid(BaseSampler):
         seed: int | None = None,
     ) -> None:
         super().__init__(seed)
-        if isinstance(n_points, bool) or not isinstance(n_points, int) or n_points < 1:
-            raise ConfigError(f"grid option 'n_points' must be an integer >= 1, got {n_points!r}")
+        check_int("grid", "n_points", n_points, 1)
         if space is not None:
             if not isinstance(space, Mapping):
-                raise ConfigError(f"grid option 'space' must map parameter names to lists, got {space!r}")
+                raise invalid("grid", "space", space, "a mapping of parameter names to lists")
             for key, values in space.items():
-                if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
-                    raise ConfigError(f"grid option 'space.{key}' must be a non-empty list, got {values!r}")
+                check_list("grid", f"space.{key}", values)
         self.space = {k: list(v) for k, v in (space or {}).items()}
         self.n_points = n_points
 

@@ -33,7 +33,7 @@ import numpy as np
 
 from itero._ranking import constrained_rank_order, constrained_select
 from itero._spec import options_repr
-from itero.exceptions import ConfigError
+from itero._validation import check_choice, check_float, check_int, check_probability
 from itero.samplers._base import BaseSampler, PerHistoryCache, intersection_space
 from itero.space import CategoricalDistribution, Distribution
 from itero.trial import FrozenTrial, History
@@ -75,18 +75,13 @@ class NSGA2(PerHistoryCache, BaseSampler):
         sigma: float = 0.1,
     ) -> None:
         super().__init__(seed)
-        if isinstance(population_size, bool) or not isinstance(population_size, int) or population_size < 2:
-            raise ConfigError(f"nsga2 option 'population_size' must be an integer >= 2, got {population_size!r}")
-        if crossover not in _CROSSOVERS:
-            raise ConfigError(f"nsga2 option 'crossover' must be one of {_CROSSOVERS}, got {crossover!r}")
-        if mutation not in _MUTATIONS:
-            raise ConfigError(f"nsga2 option 'mutation' must be one of {_MUTATIONS}, got {mutation!r}")
-        _check_prob("crossover_prob", crossover_prob)
-        if mutation_prob is not None:
-            _check_prob("mutation_prob", mutation_prob)
+        check_int("nsga2", "population_size", population_size, 2)
+        check_choice("nsga2", "crossover", crossover, _CROSSOVERS)
+        check_choice("nsga2", "mutation", mutation, _MUTATIONS)
+        check_probability("nsga2", "crossover_prob", crossover_prob)
+        check_probability("nsga2", "mutation_prob", mutation_prob, allow_none=True)
         for key, value in (("eta_crossover", eta_crossover), ("eta_mutation", eta_mutation), ("sigma", sigma)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
-                raise ConfigError(f"nsga2 option {key!r} must be a finite number > 0, got {value!r}")
+            check_float("nsga2", key, value, 0, low_open=True)
         self.population_size = population_size
         self.crossover = crossover
         self.crossover_prob = crossover_prob
@@ -235,8 +230,3 @@ def _erfinv(y: float) -> float:
 
 def _from_unit(dist: Distribution, u: float) -> Any:
     return dist.from_unit(min(max(u, 0.0), 1.0))
-
-
-def _check_prob(key: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-        raise ConfigError(f"nsga2 option {key!r} must be a number in [0, 1], got {value!r}")

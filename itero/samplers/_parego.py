@@ -19,16 +19,14 @@ infeasible trials keep their violation, so TPE counts them among the bad trials.
 
 from __future__ import annotations
 
-import copy
-import weakref
 from typing import Any, ClassVar
 
 import numpy as np
 
 from itero._spec import options_repr
-from itero.exceptions import ConfigError
+from itero._validation import check_bool, check_float, check_int
 from itero.samplers._base import BaseSampler
-from itero.samplers._tpe import _COMPLETE, TPE, _State
+from itero.samplers._tpe import TPE
 from itero.space import Distribution
 from itero.trial import FrozenTrial, History
 
@@ -54,16 +52,15 @@ class ParEGO(BaseSampler):
         multivariate: bool = True,
     ) -> None:
         super().__init__(seed)
-        if isinstance(rho, bool) or not isinstance(rho, (int, float)) or not 0 <= rho < float("inf"):
-            raise ConfigError(f"parego option 'rho' must be a finite number >= 0, got {rho!r}")
+        check_float("parego", "rho", rho, 0)
+        check_int("parego", "n_startup_trials", n_startup_trials, 0)
+        check_int("parego", "n_ei_candidates", n_ei_candidates, 1)
+        check_bool("parego", "multivariate", multivariate, allow_none=True)
         self.rho = rho
         self.n_startup_trials = n_startup_trials
         self.n_ei_candidates = n_ei_candidates
         self.multivariate = multivariate
-        try:
-            self._tpe = _ScalarisedTPE(self, seed, n_startup_trials, n_ei_candidates, multivariate)
-        except ConfigError as exc:
-            raise ConfigError(f"parego: {exc}") from None
+        self._tpe = _ScalarisedTPE(self, seed, n_startup_trials, n_ei_candidates, multivariate)
 
     def __repr__(self) -> str:
         return options_repr(self)
@@ -90,31 +87,9 @@ class ParEGO(BaseSampler):
 class _ScalarisedTPE(TPE):
     """TPE whose model of a multi-objective history is, for each trial, the single objective ``f_λ``."""
 
-    _CACHE_ATTRS = ("_states", "_lock", "_last")
-
     def __init__(self, parego: ParEGO, *args: Any) -> None:
         self.parego = parego
         super().__init__(*args)
 
-    def _init_caches(self) -> None:
-        super()._init_caches()
-        self._last: tuple[weakref.ref[History], int, int, _State] | None = None  # the latest copy, reused
-
-    def _state(self, history: History, trial: FrozenTrial | None = None) -> _State:
-        base = super()._state(history)
-        if trial is None:
-            return base
-        last = self._last
-        if last is not None and last[0]() is history and last[1:3] == (history.version, trial.number):
-            return last[3]
-        view = copy.copy(base)  # shares the parameter columns; its own losses and split cache
-        view.n_obj = 1
-        view.first_sign = 1.0
-        view.splits = {}
-        n = base.size
-        view.loss = np.full(len(base.loss), np.inf)  # pruned trials: ranked by step only
-        complete = np.flatnonzero(base.status[:n] == _COMPLETE)
-        if len(complete):
-            view.loss[complete] = self.parego.scalarise(base.mo[complete], trial)
-        self._last = (weakref.ref(history), history.version, trial.number, view)
-        return view
+    def model_losses(self, losses: np.ndarray, trial: FrozenTrial) -> np.ndarray:
+        return self.parego.scalarise(losses, trial)

@@ -27,8 +27,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from itero._spec import check_int, options_repr
-from itero.exceptions import ConfigError
+from itero._spec import options_repr
+from itero._validation import check_float, check_int
 from itero.samplers._base import BaseSampler, PerHistoryCache
 from itero.samplers._cmaes import first_mismatch
 from itero.space import CategoricalDistribution, Distribution, FloatDistribution, IntDistribution
@@ -88,16 +88,8 @@ class Reinforce(PerHistoryCache, BaseSampler):
         self, seed: int | None = None, lr: float = 0.1, entropy: float = 0.01, n_bins: int = 10, window: int = 32
     ) -> None:
         super().__init__(seed)
-        for key, value, positive in (("lr", lr, True), ("entropy", entropy, False)):
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, (int, float))
-                or not math.isfinite(value)
-                or value < 0
-                or (positive and value == 0)
-            ):
-                bound = "> 0" if positive else ">= 0"
-                raise ConfigError(f"reinforce option {key!r} must be a finite number {bound}, got {value!r}")
+        check_float("reinforce", "lr", lr, 0, low_open=True)
+        check_float("reinforce", "entropy", entropy, 0)
         check_int("reinforce", "n_bins", n_bins, 2)
         check_int("reinforce", "window", window, 1)
         self.lr = float(lr)

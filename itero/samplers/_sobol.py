@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from itero._validation import check_bool
 from itero.samplers._base import BaseSampler
 from itero.space import Distribution
 from itero.trial import FrozenTrial, History
@@ -28,6 +29,7 @@ class Sobol(BaseSampler):
 
     def __init__(self, seed: int | None = None, scramble: bool = True) -> None:
         super().__init__(seed)
+        check_bool("sobol", "scramble", scramble)
         self.scramble = scramble
         self._engine: qmc.Sobol | None = None
         self._engine_seed: int | None = None

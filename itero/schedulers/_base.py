@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, ClassVar, Literal
 
+from itero._validation import check_int
 from itero.exceptions import ConfigError
 from itero.trial import FrozenTrial, History, TrialState
 
@@ -75,8 +76,7 @@ class BaseScheduler:
     supports_multi_objective: ClassVar[bool] = True
 
     def __init__(self, max_steps: int | None = None) -> None:
-        if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1):
-            raise ConfigError(f"scheduler option 'max_steps' must be an integer >= 1 or null, got {max_steps!r}")
+        check_int(self.name, "max_steps", max_steps, 1, allow_none=True)
         self.max_steps = max_steps
 
     def check_objectives(self, directions: dict[str, str]) -> None:

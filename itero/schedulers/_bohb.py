@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from itero._spec import check_int
+from itero._validation import check_int
 from itero.schedulers._halving import Hyperband
 from itero.schedulers._rungs import report_at
 from itero.trial import FrozenTrial, History, TrialState

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from itero.exceptions import ConfigError
+from itero._validation import check_int
 from itero.schedulers._base import BaseScheduler
 from itero.trial import FrozenTrial, History
 
@@ -21,10 +21,7 @@ class FIFO(BaseScheduler):
 
     def __init__(self, max_steps: int | None = None, checkpoint_every: int | None = None) -> None:
         super().__init__(max_steps)
-        if checkpoint_every is not None and (
-            isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) or checkpoint_every < 1
-        ):
-            raise ConfigError(f"fifo option 'checkpoint_every' must be an integer >= 1, got {checkpoint_every!r}")
+        check_int("fifo", "checkpoint_every", checkpoint_every, 1, allow_none=True)
         self.checkpoint_every = checkpoint_every
 
     def wants_checkpoint(self, history: History, trial: FrozenTrial, step: int) -> bool:

@@ -26,7 +26,7 @@ import math
 import numpy as np
 
 from itero._ranking import rank_order
-from itero._spec import check_int
+from itero._validation import check_bool, check_int
 from itero.exceptions import ConfigError
 from itero.schedulers._base import BaseScheduler, Decision, Suggestion
 from itero.schedulers._rungs import crossed_at, highest_rung, report_at, rung_steps, rung_table
@@ -42,8 +42,7 @@ class _Halving(BaseScheduler):
         check_int(self.name, "eta", eta, 2)
         if max_steps is not None and min_steps > max_steps:
             raise ConfigError(f"{self.name} option 'min_steps' ({min_steps}) is above 'max_steps' ({max_steps})")
-        if not isinstance(rank_check, bool):
-            raise ConfigError(f"{self.name} option 'rank_check' must be true or false, got {rank_check!r}")
+        check_bool(self.name, "rank_check", rank_check)
         self.min_steps = min_steps
         self.eta = eta
         self.rank_check = rank_check

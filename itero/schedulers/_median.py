@@ -15,7 +15,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from itero._spec import check_int
+from itero._validation import check_int
 from itero.schedulers._base import BaseScheduler, Decision
 from itero.trial import FrozenTrial, History, TrialState
 

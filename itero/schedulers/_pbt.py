@@ -31,10 +31,10 @@ from typing import Any
 import numpy as np
 
 from itero._ranking import rank_order
-from itero._spec import check_int
+from itero._validation import check_float, check_int, check_names, check_numbers, check_probability
 from itero.exceptions import ConfigError
 from itero.schedulers._base import BaseScheduler, Decision, Suggestion
-from itero.schedulers._rungs import check_fraction, rung_table
+from itero.schedulers._rungs import rung_table
 from itero.space import CategoricalDistribution, Distribution, FloatDistribution, IntDistribution
 from itero.trial import FrozenTrial, History, TrialState
 
@@ -58,17 +58,12 @@ class PBT(BaseScheduler):
         super().__init__(max_steps)
         check_int("pbt", "interval", interval, 1)
         check_int("pbt", "population", population, 2)
-        check_fraction("pbt", "quantile", quantile, 0.0, 0.5)
-        if not 0.0 <= resample_probability <= 1.0 or isinstance(resample_probability, bool):
-            raise ConfigError(f"pbt option 'resample_probability' must be in [0, 1], got {resample_probability!r}")
-        factors = list(perturb)
-        if not factors or any(isinstance(f, bool) or not isinstance(f, (int, float)) or f <= 0 for f in factors):
-            raise ConfigError(f"pbt option 'perturb' must be a list of positive factors, got {perturb!r}")
-        if hyperparams is not None and (
-            isinstance(hyperparams, str) or not all(isinstance(h, str) for h in hyperparams)
-        ):
-            raise ConfigError(f"pbt option 'hyperparams' must be a list of parameter names, got {hyperparams!r}")
+        check_float("pbt", "quantile", quantile, 0.0, 0.5, low_open=True)
+        check_probability("pbt", "resample_probability", resample_probability)
+        check_numbers("pbt", "perturb", perturb, 0, low_open=True, expected="a list of positive factors")
+        check_names("pbt", "hyperparams", hyperparams, allow_none=True)
         check_int("pbt", "seed", seed, 0)
+        factors = list(perturb)
         self.interval = interval
         self.population = population
         self.quantile = float(quantile)

@@ -13,16 +13,9 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-from itero.exceptions import ConfigError
 from itero.trial import FrozenTrial, History
 
 _MAX_RUNGS = 64
-
-
-def check_fraction(owner: str, key: str, value: object, low: float, high: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low < value <= high:
-        raise ConfigError(f"{owner} option {key!r} must be a number in ({low}, {high}], got {value!r}")
-    return float(value)
 
 
 def rung_steps(min_steps: int, eta: int, max_steps: int | None) -> list[int]:

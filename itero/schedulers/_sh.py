@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 
-from itero._spec import check_int
+from itero._validation import check_int
 from itero.exceptions import ConfigError
 from itero.schedulers._base import Decision, Suggestion
 from itero.schedulers._halving import _Halving
