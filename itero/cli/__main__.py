@@ -2,4 +2,5 @@
 
 from itero.cli import main
 
-main()
+if __name__ == "__main__":  # importing this module (e.g. to collect its doctests) runs nothing
+    main()
