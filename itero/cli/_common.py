@@ -1,21 +1,23 @@
 """What the ``itero`` commands share: exit codes, the ``--storage`` option, consoles, error lines, opening a
-study for reading, and printing its best trials."""
+study for reading, and printing its best trials. The engine (store, study) is imported inside the functions
+that use it, so that building the command and its ``--help`` stays fast."""
 
 from __future__ import annotations
 
 import shlex
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
 
 from itero.cli import _render as render
 from itero.exceptions import ConfigError, IteroError, StorageError, StudyNotFoundError
-from itero.store import sqlite_file
-from itero.study import Study, load_study
-from itero.trial import FrozenTrial
+
+if TYPE_CHECKING:
+    from itero.study import Study
+    from itero.trial import FrozenTrial
 
 USAGE_ERROR = 2  # bad input: config, storage URL, unknown study
 FAILED = 1  # the command ran but has nothing to show (e.g. every trial failed)
@@ -63,6 +65,8 @@ def user_errors() -> Iterator[None]:
 def missing_database(url: str) -> str | None:
     """Why nothing can be read at ``url`` when it is a SQLite file that does not exist (reading does not create
     it); None otherwise."""
+    from itero.store import sqlite_file
+
     db = sqlite_file(url)
     if db is None or db.exists():
         return None
@@ -71,6 +75,8 @@ def missing_database(url: str) -> str | None:
 
 def load(name: str, url: str) -> Study:
     """Open study ``name`` for reading; the stored sampler is not rebuilt (reading does not need it)."""
+    from itero.study import load_study
+
     missing = missing_database(url)
     if missing is not None:
         fail(f"no study named {name!r}: {missing}")

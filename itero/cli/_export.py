@@ -15,8 +15,8 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
+from itero._defaults import DEFAULT_STORAGE
 from itero.cli._common import FAILED, USAGE_ERROR, StorageOption, StudyArgument, fail, load, out, user_errors
-from itero.study import DEFAULT_STORAGE
 
 export_app: typer.Typer = typer.Typer(
     name="export",

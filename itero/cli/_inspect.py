@@ -1,13 +1,15 @@
-"""``itero ls``, ``itero show`` and ``itero best``: read the studies of a store."""
+"""``itero ls``, ``itero show`` and ``itero best``: read the studies of a store (the study package is imported
+when a command runs)."""
 
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.text import Text
 
+from itero._defaults import DEFAULT_STORAGE
 from itero.cli import _render as render
 from itero.cli._common import (
     StorageOption,
@@ -20,12 +22,16 @@ from itero.cli._common import (
     print_best,
     user_errors,
 )
-from itero.study import DEFAULT_STORAGE, Study, StudySummary, best_trials, study_summaries
-from itero.trial import FrozenTrial
+
+if TYPE_CHECKING:
+    from itero.study import Study, StudySummary
+    from itero.trial import FrozenTrial
 
 
 def list_studies(storage: StorageOption = DEFAULT_STORAGE) -> None:
     """List the studies in a storage: trials per state, best value, creation time."""
+    from itero.study import study_summaries
+
     missing = missing_database(storage)
     if missing is not None:
         err().print(Text(missing))
@@ -100,6 +106,8 @@ def best(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (machine-readable).")] = False,
 ) -> None:
     """Show the best trial (or, for several objectives, the Pareto front) with its params and metrics."""
+    from itero.study import best_trials
+
     study = load(study_name, storage)
     with user_errors():
         trials = best_trials(study)

@@ -9,13 +9,14 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 from rich.text import Text
 
-from itero.study import StudyTotals
-from itero.trial import FrozenTrial
+if TYPE_CHECKING:
+    from itero.study import StudyTotals
+    from itero.trial import FrozenTrial
 
 _ARROW = {"maximize": "↑", "minimize": "↓"}
 _STATE_STYLE = {

@@ -13,8 +13,8 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
+from itero._defaults import DEFAULT_STORAGE
 from itero.cli._common import StorageOption, StudyArgument, load, out, user_errors
-from itero.study import DEFAULT_STORAGE
 
 
 def report(

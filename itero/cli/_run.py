@@ -1,18 +1,20 @@
-"""``itero run`` (a study from a YAML file) and ``itero tasks`` (the built-in inner problems)."""
+"""``itero run`` (a study from a YAML file) and ``itero tasks`` (the built-in inner problems). The config, the
+study and the tasks are imported when a command runs, not when the ``itero`` command is built."""
 
 from __future__ import annotations
 
 import shlex
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.text import Text
 
 from itero.cli import _render as render
 from itero.cli._common import err, explain_no_best, out, print_best, show_hint, user_errors
-from itero.config import ResolvedConfig, load_config, run_config, validate
-from itero.study import best_trials
+
+if TYPE_CHECKING:
+    from itero.config import ResolvedConfig
 
 
 def run(
@@ -20,6 +22,9 @@ def run(
     no_progress: Annotated[bool, typer.Option("--no-progress", help="Do not show the progress bar.")] = False,
 ) -> None:
     """Create or resume the study of a YAML file and optimize it within its budget (study totals)."""
+    from itero.config import load_config, run_config, validate
+    from itero.study import best_trials
+
     notes = err()
     with user_errors():
         resolved: ResolvedConfig = validate(load_config(config))

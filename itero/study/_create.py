@@ -13,6 +13,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from itero._defaults import DEFAULT_STORAGE
 from itero._spec import spec_of
 from itero.exceptions import ConfigError
 from itero.executors import ENERGY_METRIC
@@ -23,7 +24,6 @@ from itero.store import Store
 from itero.study._study import Study
 from itero.tracking import intensity
 
-DEFAULT_STORAGE = "sqlite:///itero.db"
 _DIRECTIONS = ("maximize", "minimize")
 
 
