@@ -1,8 +1,8 @@
 """A study as a YAML file: load it, check everything that can fail, then run it.
 
-    >>> config = load_config("study.yaml")  # ConfigError naming the file, key and value on bad input
-    >>> resolved = validate(config)         # builds task, space, sampler, scheduler: nothing is written yet
-    >>> study = run_config(resolved)        # create or resume the study; budgets are study totals
+    config = load_config("study.yaml")  # ConfigError naming the file, key and value on bad input
+    resolved = validate(config)         # builds task, space, sampler, scheduler: nothing is written yet
+    study = run_config(resolved)        # create or resume the study; budgets are study totals
 
 The keys are those of DESIGN.md (``study``, ``storage``, ``task``, ``objectives``, ``params``, ``space``,
 ``sampler``, ``scheduler``, ``budget``, ``n_jobs``). Re-running the same file resumes the study: the budget

@@ -1,7 +1,7 @@
 """What the CLI prints: Rich tables of tasks, studies and trials, and the JSON of ``itero best --json``.
 
->>> from rich.console import Console
->>> Console().print(trials_table(study.trials, study.directions))
+from rich.console import Console
+Console().print(trials_table(study.trials, study.directions))
 """
 
 from __future__ import annotations
