@@ -38,8 +38,8 @@ from itero.tasks import TASKS, get_task
 from itero.tasks._tables import FORMAT, finite_or_none, read_records
 
 TABLES = ["digits-cnn", "friedman-mlp", "char-lm", "schedule-mlp", "diverge-mlp", "digits-aug-mlp"]
-SEEDS = {"friedman-mlp": 2, "schedule-mlp": 2}  # tables with two training seeds; the others have one
-DEFAULT_CONFIGS = 300
+SEEDS = {"digits-cnn": 2, "friedman-mlp": 2, "schedule-mlp": 2}  # two training seeds; the others have one
+DEFAULT_CONFIGS = 400
 HERE = Path(__file__).resolve().parent
 
 

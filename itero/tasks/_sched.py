@@ -6,7 +6,7 @@ linear warm-up of ``warmup`` steps, then a ``constant``, ``cosine`` or ``linear`
 configurations that end best (high peak rate, long warm-up, annealed) are noisy or slow early, so rankings
 made at the first rungs are wrong. Gradients are clipped to norm 5: nothing diverges.
 
-``diverge-mlp`` (high rates diverge part-way): regression of Friedman's #2 function (3,000 samples, target
+``diverge-mlp`` (high rates diverge part-way): regression of Friedman's #2 function (8,000 samples, target
 standardised; split 60/20/20) with plain SGD, no clipping, and a fixed 5-step linear warm-up, so a high peak
 rate blows up when the warm-up reaches it (NaN from that step on), a little lower rates survive and are best.
 The run reports the non-finite error of the step where it diverged, and the objective then fails the trial
@@ -74,7 +74,7 @@ def schedule_data() -> Data:
 def diverge_data() -> Data:
     from sklearn.datasets import make_friedman2
 
-    x, y = make_friedman2(n_samples=3000, noise=30.0, random_state=0)
+    x, y = make_friedman2(n_samples=8000, noise=30.0, random_state=0)
     y = (y - y.mean()) / y.std()
     return split_standardise(x, y, 0, stratify=False, y_dtype=np.float32)
 
