@@ -27,6 +27,7 @@ import multiprocessing
 import os
 import platform
 import shlex
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -118,7 +119,7 @@ def record_row(task: str, params: dict[str, Any], config: int, seed: int, max_st
 
 
 def header(task: str, n: int, seeds: list[int], config_seed: int, space: dict[str, Distribution],
-           metrics: list[str], max_steps: int) -> dict[str, Any]:  # fmt: skip
+           metrics: list[str], max_steps: int, command: str) -> dict[str, Any]:  # fmt: skip
     """The provenance record (line 1 of a table)."""
     import numpy
     import scipy
@@ -136,7 +137,7 @@ def header(task: str, n: int, seeds: list[int], config_seed: int, space: dict[st
         "space": {name: d.to_dict() for name, d in space.items()},
         "step_seconds": "time.thread_time() of train_step + evaluate, one torch thread",
         "checkpoint_seconds": "thread time of itero.store.dump_state(state_dict()) / load_state + load_state_dict",
-        "command": shlex.join([sys.executable, *sys.argv]),
+        "command": command,
         "versions": {"itero": getattr(itero, "__version__", "?"), "torch": torch.__version__,
                      "numpy": numpy.__version__, "scipy": scipy.__version__, "sklearn": sklearn.__version__,
                      "python": platform.python_version()},
@@ -173,12 +174,16 @@ def _write(path: Path, records: list[dict[str, Any]]) -> None:
     os.replace(tmp, path)
 
 
-def _work(items: list[tuple[str, dict[str, Any], int, int, int]], out: str, shard: int) -> None:
+def _work(items: list[tuple[str, dict[str, Any], int, int, int]], out: str, shard: int, parent: int = 0) -> None:
+    """Record ``items`` into shard ``shard``. A worker whose parent (``parent``, a pid) has died stops without
+    writing: a restarted recording may already own its shard."""
     import torch
 
     torch.set_num_threads(1)
     for task, params, config, seed, max_steps in items:
         row = record_row(task, params, config, seed, max_steps)
+        if parent and os.getppid() != parent:
+            return
         with gzip.open(Path(out) / f".{task}.shard-{shard}.jsonl.gz", "ab") as fh:  # one member per row
             fh.write((json.dumps(row, separators=(",", ":")) + "\n").encode())
             fh.flush()
@@ -197,6 +202,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out", default=str(HERE / "tables"))
     parser.add_argument("--estimate", type=int, default=0, metavar="N", help="time N configurations per task")
     args = parser.parse_args(argv)
+    command = shlex.join(["python", "benchmarks/replay/record.py", *(sys.argv[1:] if argv is None else argv)])
     tasks = TABLES if args.all else args.tasks
     unknown = [t for t in tasks if t not in TASKS or not TASKS[t].run]
     if not tasks or unknown:
@@ -217,26 +223,35 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"{task}: {len(done)} rows recorded, {sum(1 for t in todo if t[0] == task)} to go", flush=True)
     ctx = multiprocessing.get_context("spawn")
     t0 = time.time()
-    if args.jobs <= 1:
+    if args.jobs <= 1 or len(todo) <= 1:
         _work(todo, str(out), 0)
     else:
-        procs = [ctx.Process(target=_work, args=(todo[j :: args.jobs], str(out), j)) for j in range(args.jobs)]
-        for p in procs:
-            p.start()
-        for p in procs:
-            p.join()
+        jobs = [(todo[j :: args.jobs], str(out), j, os.getpid()) for j in range(args.jobs)]
+        procs = [ctx.Process(target=_work, args=job) for job in jobs]
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated; rerun to resume"))
+        try:
+            for p in procs:
+                p.start()
+            for p in procs:
+                p.join()
+        finally:
+            for p in procs:
+                if p.is_alive():
+                    p.terminate()
         if any(p.exitcode for p in procs):
             sys.exit(f"a recording process failed (exit codes {[p.exitcode for p in procs]}); rerun to resume")
     print(f"recorded {len(todo)} rows in {time.time() - t0:.0f} s", flush=True)
     for task, (configs, space, seeds, steps, _) in plan.items():
+        if not _shards(out, task):
+            continue  # nothing new: the table (if complete) is already written
         rows = _done(out, task)
         wanted = [(c, s) for c in range(len(configs)) for s in seeds]
         if any(key not in rows for key in wanted):
             continue
         ordered = [rows[key] for key in wanted]
         names = list(ordered[0]["metrics"])
-        _write(out / f"{task}.jsonl.gz", [header(task, len(configs), seeds, args.config_seed, space, names, steps),
-                                         *ordered])  # fmt: skip
+        head = header(task, len(configs), seeds, args.config_seed, space, names, steps, command)
+        _write(out / f"{task}.jsonl.gz", [head, *ordered])
         for shard in _shards(out, task):
             shard.unlink()
         size = (out / f"{task}.jsonl.gz").stat().st_size
