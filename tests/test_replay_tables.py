@@ -146,7 +146,7 @@ def test_missing_duplicate_and_cut_rows_are_rejected(tables: Path, tmp_path: Pat
     k = finite_after["diverged_at"]
     assert k < 3
     finite_after["metrics"]["val_rmse"] = [1.0] * (k - 1) + [None] * (3 - k) + [1.0]
-    with pytest.raises(TableError, match=rf"line 2 \(config 0, seed 0\): metric 'val_rmse': step 3 is finite after"):
+    with pytest.raises(TableError, match=r"line 2 \(config 0, seed 0\): metric 'val_rmse': step 3 is finite after"):
         load_table(_write(tmp_path / "c.jsonl.gz", [records[0], finite_after, *records[2:]]))
     data = (tables / "diverge-mlp.jsonl.gz").read_bytes()
     (tmp_path / "d.jsonl.gz").write_bytes(data[: len(data) // 2])

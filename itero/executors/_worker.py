@@ -42,9 +42,9 @@ Callback = Callable[[FrozenTrial], None]
 class Worker:
     """Runs trials of one study until the run's budget is spent or nothing is left to do.
 
-    worker = Worker(ctx, objective)       # ctx: a RunContext (see itero.study)
-    worker.run()                          # returns the number of trial runs it made
-    while worker.step(): ...              # the same, one step at a time
+        worker = Worker(ctx, objective)       # ctx: a RunContext (see itero.study)
+        worker.run()                          # returns the number of trial runs it made
+        while worker.step(): ...              # the same, one step at a time
     """
 
     def __init__(self, ctx: RunContext, objective: Objective, on_trial_end: Callback | None = None) -> None:
