@@ -174,7 +174,10 @@ def test_load_objective_from_module() -> None:
         ("{d}/x.py:NOT_CALLABLE", r"'NOT_CALLABLE' is a int, not a callable"),
         ("no_such_module_xyz.sub:f", r"cannot import module 'no_such_module_xyz\.sub'.*ModuleNotFoundError"),
         ("json:no_such_function", r"'json' has no attribute 'no_such_function'"),
-        ("nope", r"unknown task 'nope'; known tasks are \['crossing-curves', 'digits-mlp', 'friedman-mlp'\]"),
+        (
+            "nope",
+            r"unknown task 'nope'; known tasks are \['char-lm', 'crossing-curves', 'digits-aug-mlp', 'digits-cnn', 'digits-mlp', 'diverge-mlp', 'friedman-mlp', 'schedule-mlp'\]",
+        ),
         ("json:", r"expected 'module:function'"),
         ("", r"expected a task name"),
     ],

@@ -4,7 +4,7 @@ Importing this package does not import torch; a task's objective is imported whe
 
 >>> from itero.tasks import TASKS, get_task, load_objective
 >>> sorted(TASKS)
-['crossing-curves', 'digits-mlp', 'friedman-mlp']
+['char-lm', 'crossing-curves', 'digits-aug-mlp', 'digits-cnn', 'digits-mlp', 'diverge-mlp', 'friedman-mlp', 'schedule-mlp']
 >>> objective = load_objective("digits-mlp")      # or "package.module:function" / "path/file.py:function"
 """
 

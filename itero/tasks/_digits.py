@@ -38,3 +38,10 @@ def digits_data() -> Data:
 
     x, y = load_digits(return_X_y=True)
     return split_standardise(x, y, _SPLIT_SEED, stratify=True, y_dtype=np.int64)
+
+
+def digits_run(params: dict[str, Any], number: int) -> Any:
+    """The framework-agnostic run of ``digits-mlp`` (an ``MLPRun``)."""
+    from itero.tasks._mlp import MLPRun
+
+    return MLPRun(params, number, digits_data(), "classification")

@@ -33,3 +33,10 @@ def friedman_data() -> Data:
 
     x, y = make_friedman1(n_samples=3000, n_features=10, noise=1.0, random_state=_DATA_SEED)
     return split_standardise(x, y, _DATA_SEED, stratify=False, y_dtype=np.float32)
+
+
+def friedman_run(params: dict[str, Any], number: int) -> Any:
+    """The framework-agnostic run of ``friedman-mlp`` (an ``MLPRun``)."""
+    from itero.tasks._mlp import MLPRun
+
+    return MLPRun(params, number, friedman_data(), "regression")

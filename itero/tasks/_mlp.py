@@ -105,6 +105,10 @@ class MLPRun:
             loss.backward()
             self.opt.step()
 
+    def train_step(self, step: int) -> None:
+        """One step of this task is one epoch (the interface every built-in run shares)."""
+        self.train_epoch(step)
+
     def costs(self) -> dict[str, float]:
         """What the model costs to run on one example — ``params``, ``flops``, ``peak_mem_mb`` (see
         ``itero.metrics.model_costs``) — measured once per run (the architecture does not change). Latency is

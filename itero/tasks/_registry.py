@@ -44,6 +44,12 @@ class Task:
     objectives: dict[str, str] = field(hash=False)
     max_steps: int
     loader: str
+    space: str = ""
+    """``"module:function"`` of the task's ``suggest_*`` function (an itero or Optuna trial -> params)."""
+    run: str = ""
+    """``"module:function"`` making the task's framework-agnostic run from ``(params, number)``."""
+    diverges: bool = False
+    """True when some configurations of the space diverge (their metrics turn NaN and the trial fails)."""
 
     def __post_init__(self) -> None:
         if not self.objectives:
@@ -71,6 +77,22 @@ class Task:
             ) from exc
         return _callable_attr(module, func_name, where=f"task {self.name!r} ({self.loader})")
 
+    def suggest(self) -> Callable[..., dict[str, Any]]:
+        """Import and return the task's space function: ``suggest(trial) -> params`` (an itero or Optuna trial)."""
+        return self._load(self.space, "space")
+
+    def make_run(self) -> Callable[..., Any]:
+        """Import and return ``make_run(params, number)``: a run with ``train_step(step)``, ``evaluate()``,
+        ``state_dict()`` and ``load_state_dict(state)``, independent of any tuning framework."""
+        return self._load(self.run, "run")
+
+    def _load(self, ref: str, what: str) -> Callable[..., Any]:
+        if not ref:
+            raise ConfigError(f"task {self.name!r} has no {what} function")
+        module_name, _, func_name = ref.partition(":")
+        module = importlib.import_module(module_name)
+        return _callable_attr(module, func_name, where=f"task {self.name!r} ({ref})")
+
 
 TASKS: dict[str, Task] = {}
 """The built-in tasks by name (``itero tasks`` lists them)."""
@@ -86,6 +108,8 @@ TASKS["digits-mlp"] = Task(
     objectives={"val_acc": "maximize"},
     max_steps=20,
     loader="itero.tasks._digits:digits_mlp",
+    space="itero.tasks._mlp:suggest_mlp",
+    run="itero.tasks._digits:digits_run",
 )
 
 TASKS["friedman-mlp"] = Task(
@@ -99,6 +123,90 @@ TASKS["friedman-mlp"] = Task(
     objectives={"val_rmse": "minimize"},
     max_steps=27,
     loader="itero.tasks._friedman:friedman_mlp",
+    space="itero.tasks._mlp:suggest_mlp",
+    run="itero.tasks._friedman:friedman_run",
+)
+
+TASKS["digits-aug-mlp"] = Task(
+    name="digits-aug-mlp",
+    description=(
+        "Multi-objective: the MLP of digits-mlp and friedman-mlp (the same search space: tables of the two "
+        "measure transfer between studies) on the augmented digits (8x8 digits expanded by random affine "
+        "transforms and noise; 4,000 train / 2,500 validation / 2,500 test images). One step is one epoch. "
+        "Objectives: val_acc (maximize) against flops of one forward pass (minimize); also reports val_loss, "
+        "test_acc, params and peak_mem_mb."
+    ),
+    paradigm="multi-objective classification",
+    objectives={"val_acc": "maximize", "flops": "minimize"},
+    max_steps=20,
+    loader="itero.tasks._augdigits:digits_aug_mlp",
+    space="itero.tasks._mlp:suggest_mlp",
+    run="itero.tasks._augdigits:aug_mlp_run",
+)
+
+TASKS["digits-cnn"] = Task(
+    name="digits-cnn",
+    description=(
+        "A small CNN on the augmented digits (10,000 train / 2,500 validation / 2,500 test 8x8 images, a "
+        "validation set large enough to rank configurations). Searches lr, weight_decay, channels, kernel_size, "
+        "batch_size and optimizer; one step is 2,000 training images (25 steps = 5 epochs). Reports val_acc "
+        "(the objective), val_loss and test_acc."
+    ),
+    paradigm="supervised classification",
+    objectives={"val_acc": "maximize"},
+    max_steps=25,
+    loader="itero.tasks._cnn:digits_cnn",
+    space="itero.tasks._cnn:suggest_cnn",
+    run="itero.tasks._cnn:CNNRun",
+)
+
+TASKS["char-lm"] = Task(
+    name="char-lm",
+    description=(
+        "A character-level language model (an n-gram MLP over the last 4-12 characters) on the text of "
+        "Python's pydoc_data.topics (~465,000 characters; 80/10/10 split). Searches lr, context, embedding, "
+        "width, dropout and batch_size; one step is 4,096 training positions. Reports val_ppl (the objective, "
+        "minimized) and test_ppl on 8,192 fixed positions each."
+    ),
+    paradigm="language modelling",
+    objectives={"val_ppl": "minimize"},
+    max_steps=30,
+    loader="itero.tasks._charlm:char_lm",
+    space="itero.tasks._charlm:suggest_charlm",
+    run="itero.tasks._charlm:CharLMRun",
+)
+
+TASKS["schedule-mlp"] = Task(
+    name="schedule-mlp",
+    description=(
+        "Learning curves that cross, from real training: an MLP classifier (SGD) on generated 5-class data with "
+        "10% flipped labels, where the learning-rate schedule is searched (peak lr, warmup steps, constant / "
+        "cosine / linear decay to step 30, width, batch_size, weight_decay). The best configurations are noisy "
+        "or slow at the early rungs. One step is one epoch. Reports val_acc (the objective), val_loss, test_acc."
+    ),
+    paradigm="supervised classification (learning-rate schedules)",
+    objectives={"val_acc": "maximize"},
+    max_steps=30,
+    loader="itero.tasks._sched:schedule_mlp",
+    space="itero.tasks._sched:suggest_schedule",
+    run="itero.tasks._sched:schedule_run",
+)
+
+TASKS["diverge-mlp"] = Task(
+    name="diverge-mlp",
+    description=(
+        "High learning rates diverge part-way: an MLP regressor on Friedman's #2 function trained by plain SGD "
+        "(lr up to 3, momentum up to 0.99, no clipping) with a fixed 5-step warm-up, so a too-high rate blows up "
+        "when the warm-up reaches it. A diverged run reports val_rmse = NaN at that step and its trial FAILS; "
+        "the others report val_rmse (the objective) and test_rmse. One step is one epoch."
+    ),
+    paradigm="supervised regression (divergence)",
+    objectives={"val_rmse": "minimize"},
+    max_steps=24,
+    loader="itero.tasks._sched:diverge_mlp",
+    space="itero.tasks._sched:suggest_diverge",
+    run="itero.tasks._sched:diverge_run",
+    diverges=True,
 )
 
 TASKS["crossing-curves"] = Task(
