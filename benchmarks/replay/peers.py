@@ -1,8 +1,8 @@
 """The peers on the same tables, each through its own public API, on the same simulated clock as itero.
 
 - Optuna 5: TPE with the SuccessiveHalvingPruner, TPE with the HyperbandPruner, and full-fidelity TPE
-  (``optuna-tpe-sh``, ``optuna-tpe-hb``, ``optuna-tpe``), each worker calling ``study.optimize`` on one in-memory
-  study, as parallel Optuna workers share one storage;
+  (``optuna-tpe-sh``, ``optuna-tpe-hb``, ``optuna-tpe``), each worker asking and telling one in-memory study, as
+  parallel Optuna workers share one storage;
 - the one-epoch baseline of Egele et al. (2024), ``i-epoch``: random configurations trained one step for half the
   budget, then the best three trained to ``max_steps``.
 
@@ -78,7 +78,12 @@ def run_optuna(table: Table, method: str, *, seed: int, n_workers: int, budget: 
     elif method == "optuna-tpe-hb" and not multi:
         pruner = optuna.pruners.HyperbandPruner(min_resource=1, max_resource=table.max_steps)
     directions = [table.objectives[m] for m in replay.metrics]
-    study = optuna.create_study(directions=directions, sampler=optuna.samplers.TPESampler(seed=seed), pruner=pruner)
+    study = optuna.create_study(  # a fixed name: Hyperband assigns brackets by a hash of it
+        study_name=f"replay-{table.task}-{seed}",
+        directions=directions,
+        sampler=optuna.samplers.TPESampler(seed=seed),
+        pruner=pruner,
+    )
     done = False
 
     def objective(trial: Any) -> Any:
@@ -101,9 +106,15 @@ def run_optuna(table: Table, method: str, *, seed: int, n_workers: int, budget: 
         replay.complete(trace, clock.now, row, s)
         return values if multi else values[0]
 
-    def worker() -> None:
+    def worker() -> None:  # ask and tell: optimize() refuses to run twice in one thread, and greenlets share one
         while not done:
-            study.optimize(objective, n_trials=1)
+            trial = study.ask()
+            try:
+                value = objective(trial)
+            except optuna.TrialPruned:
+                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            else:
+                study.tell(trial, value)
 
     Workers(clock).run([worker for _ in range(n_workers)])
     return trace

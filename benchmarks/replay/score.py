@@ -108,6 +108,7 @@ def score(trace: Trace, table: Table, budget: float) -> dict[str, Any]:
         "steps": trace.steps,
         "seconds": round(trace.seconds, 3),
         "completed": len(trace.completions),
+        "targets": goal,
         "reached": {name: reached[name] is not None for name in TARGETS},
         "to_target": to_target,
         "final_val": final_val,
