@@ -44,12 +44,12 @@ class SpaceTrial:
         self.space: dict[str, Distribution] = {}
 
     def suggest_float(self, name: str, low: float, high: float, *, log: bool = False) -> float:
-        self.space[name] = FloatDistribution(low, high, log=log)
-        return float(self.space[name].from_unit(0.5))
+        self.space[name] = dist = FloatDistribution(low, high, log=log)
+        return dist.from_unit(0.5)
 
     def suggest_int(self, name: str, low: int, high: int, *, log: bool = False) -> int:
-        self.space[name] = IntDistribution(low, high, log=log)
-        return int(self.space[name].from_unit(0.5))
+        self.space[name] = dist = IntDistribution(low, high, log=log)
+        return dist.from_unit(0.5)
 
     def suggest_categorical(self, name: str, choices: list[Any]) -> Any:
         self.space[name] = CategoricalDistribution(tuple(choices))
