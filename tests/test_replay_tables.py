@@ -152,3 +152,12 @@ def test_missing_duplicate_and_cut_rows_are_rejected(tables: Path, tmp_path: Pat
     (tmp_path / "d.jsonl.gz").write_bytes(data[: len(data) // 2])
     with pytest.raises(TableError, match=r"the file is cut after line"):
         load_table(tmp_path / "d.jsonl.gz")
+
+
+def test_a_bad_header_is_rejected(tables: Path, tmp_path: Path) -> None:
+    records = _lines(tables / "diverge-mlp.jsonl.gz")
+    del records[0]["space"]
+    with pytest.raises(TableError, match=r"line 1: a bad header \(KeyError: 'space'\)"):
+        load_table(_write(tmp_path / "h.jsonl.gz", records))
+    with pytest.raises(TableError, match=r"line 1 must be the header"):
+        load_table(_write(tmp_path / "r.jsonl.gz", records[1:]))

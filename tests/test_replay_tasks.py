@@ -44,12 +44,12 @@ class SpaceTrial:
         self.space: dict[str, Distribution] = {}
 
     def suggest_float(self, name: str, low: float, high: float, *, log: bool = False) -> float:
-        self.space[name] = FloatDistribution(low, high, log=log)
-        return float(self.space[name].from_unit(0.5))
+        self.space[name] = dist = FloatDistribution(low, high, log=log)
+        return dist.from_unit(0.5)
 
     def suggest_int(self, name: str, low: int, high: int, *, log: bool = False) -> int:
-        self.space[name] = IntDistribution(low, high, log=log)
-        return int(self.space[name].from_unit(0.5))
+        self.space[name] = dist = IntDistribution(low, high, log=log)
+        return dist.from_unit(0.5)
 
     def suggest_categorical(self, name: str, choices: list[Any]) -> Any:
         self.space[name] = CategoricalDistribution(tuple(choices))
@@ -135,7 +135,8 @@ def test_schedule_mlp_curves_cross() -> None:
 
 def test_diverge_mlp_fails_the_trial_at_the_step_it_diverges() -> None:
     t = get_task("diverge-mlp")
-    assert t.diverges and not any(TASKS[n].diverges for n in TASKS if n != "diverge-mlp")
+    assert t.diverges
+    assert sorted(n for n in TASKS if TASKS[n].diverges) == ["digits-aug-mlp", "diverge-mlp"]
     study = itero.create_study(
         "diverge", storage="sqlite://", objectives=t.objectives, sampler={"name": "random", "seed": 0},
         params={"lr": 1.84, "momentum": 0.0, "width": 95, "depth": 2, "batch_size": 64}, tracking=False,
@@ -169,3 +170,15 @@ def test_augmented_digits_splits() -> None:
     x_train, _, x_val, y_val, x_test, _ = aug_digits_data()
     assert (len(x_train), len(x_val), len(x_test)) == (10_000, 2_500, 2_500)
     assert x_train.shape[1:] == (1, 8, 8) and set(y_val.tolist()) == set(range(10))
+
+
+def test_digits_aug_mlp_fails_a_run_whose_loss_overflows() -> None:
+    t = get_task("digits-aug-mlp")
+    params = {"lr": 0.3, "weight_decay": 1e-6, "width": 512, "depth": 4, "dropout": 0.0, "batch_size": 16}
+    study = itero.create_study(
+        "overflow", storage="sqlite://", objectives=t.objectives, sampler={"name": "random", "seed": 0},
+        params={**params, "optimizer": "sgd"}, tracking=False,
+    )  # fmt: skip
+    study.optimize(t.objective(), n_trials=1, show_progress=False)
+    (trial,) = study.trials
+    assert trial.state.name == "FAILED" and "diverged at step 1: val_loss is nan" in (trial.error or "")

@@ -17,6 +17,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from itero.tasks._mlp import MLPRun, suggest_mlp
+
 Data = tuple[torch.Tensor, ...]  # x_train, y_train, x_val, y_val, x_test, y_test; x of shape (n, 1, 8, 8)
 
 SIZES = {"train": 10_000, "val": 2_500, "test": 2_500}
@@ -81,14 +83,14 @@ def aug_digits_flat() -> Data:
 def digits_aug_mlp(trial: Any) -> None:
     """The MLP of ``digits-mlp`` (same space) on the augmented digits, for up to ``trial.max_steps`` (default
     20) epochs of 4,000 images; reports ``val_acc``, ``val_loss``, ``test_acc`` and the model's ``params``,
-    ``flops`` and ``peak_mem_mb`` every epoch (its objectives: ``val_acc`` up, ``flops`` down)."""
-    from itero.tasks._mlp import run_objective
+    ``flops`` and ``peak_mem_mb`` every epoch (its objectives: ``val_acc`` up, ``flops`` down). A run whose
+    loss overflows (SGD at the top of the lr range with a wide, deep net) fails at that step."""
+    from itero.tasks._common import drive
 
-    run_objective(trial, aug_digits_flat, "classification", 20, dataset="augmented-digits")
+    run = aug_mlp_run(suggest_mlp(trial), trial.number)
+    drive(trial, run, 20, extra=run.costs())
 
 
 def aug_mlp_run(params: dict[str, Any], number: int) -> Any:
     """The framework-agnostic run of ``digits-aug-mlp``."""
-    from itero.tasks._mlp import MLPRun
-
     return MLPRun(params, number, aug_digits_flat(), "classification")

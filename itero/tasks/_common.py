@@ -73,28 +73,21 @@ def seed_of(number: int, step: int, stream: int) -> int:
 
 
 def init_params(module: Any, seed: int) -> None:
-    """Initialise every parameter of ``module`` uniformly in ±1/sqrt(fan_in) (torch's default for linear and
-    convolution layers) from a private generator: build layers with ``torch.nn.utils.skip_init`` and call this,
-    so that torch's global generator is never touched."""
+    """Initialise the linear, convolution and embedding layers of ``module`` from a private generator: weights
+    and biases uniform in ±1/sqrt(fan_in) (torch's default), embeddings standard normal. Build the layers with
+    ``torch.nn.utils.skip_init`` and call this, so that torch's global generator is never touched."""
     import torch
 
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        for _, module_ in sorted(module.named_modules()):
-            weight = getattr(module_, "weight", None)
-            if not isinstance(weight, torch.nn.Parameter):
-                continue
-            fan_in = weight[0].numel() if weight.dim() > 1 else weight.shape[0]
-            if weight.dim() == 1:  # normalisation / embedding-like vectors: keep their neutral value
-                weight.fill_(1.0)
-            elif isinstance(module_, torch.nn.Embedding):
-                weight.normal_(0.0, 1.0, generator=gen)
-            else:
-                weight.uniform_(-(fan_in**-0.5), fan_in**-0.5, generator=gen)
-            bias = getattr(module_, "bias", None)
-            if isinstance(bias, torch.nn.Parameter):
-                bound = fan_in**-0.5 if weight.dim() > 1 else 0.0
-                bias.uniform_(-bound, bound, generator=gen) if bound else bias.zero_()
+        for _, layer in sorted(module.named_modules(), key=lambda item: item[0]):
+            if isinstance(layer, torch.nn.Embedding):
+                layer.weight.normal_(0.0, 1.0, generator=gen)
+            elif isinstance(layer, (torch.nn.Linear, torch.nn.Conv2d)):
+                bound = layer.weight[0].numel() ** -0.5
+                layer.weight.uniform_(-bound, bound, generator=gen)
+                if layer.bias is not None:
+                    layer.bias.uniform_(-bound, bound, generator=gen)
 
 
 def make_optimizer(params: Any, name: str, lr: float, weight_decay: float) -> Any:

@@ -129,9 +129,12 @@ def load_table(path: str | Path) -> Table:
     header = records[0]
     if header.get("format") != FORMAT:
         raise TableError(f"{path}: format {header.get('format')!r}; expected {FORMAT!r}")
-    space = {name: distribution_from_dict(d) for name, d in header["space"].items()}
-    n, seeds, steps = int(header["n_configs"]), list(header["seeds"]), int(header["max_steps"])
-    names, diverges = list(header["metrics"]), bool(header.get("diverges", False))
+    try:
+        space = {name: distribution_from_dict(d) for name, d in header["space"].items()}
+        n, seeds, steps = int(header["n_configs"]), list(header["seeds"]), int(header["max_steps"])
+        names, diverges = list(header["metrics"]), bool(header.get("diverges", False))
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:  # SpaceError is a ValueError
+        raise TableError(f"{path}: line 1: a bad header ({type(exc).__name__}: {exc})") from None
     shape = (n, len(seeds), steps)
     curves = {m: np.full(shape, np.nan) for m in names}
     step_seconds = np.full(shape, np.nan)
@@ -143,9 +146,10 @@ def load_table(path: str | Path) -> Table:
     for line, row in enumerate(records[1:], start=2):
         where = f"{path}: line {line} (config {row.get('config')}, seed {row.get('seed')})"
         config, seed = row.get("config"), row.get("seed")
-        if row.get("kind") != "row" or not isinstance(config, int) or not 0 <= config < n or seed not in seeds:
+        if row.get("kind") != "row" or not isinstance(config, int) or not 0 <= config < n:
             raise TableError(f"{where}: not a row of this table (configs 0..{n - 1}, seeds {seeds})")
-        assert isinstance(seed, int)
+        if not isinstance(seed, int) or seed not in seeds:
+            raise TableError(f"{where}: not a row of this table (configs 0..{n - 1}, seeds {seeds})")
         if (config, seed) in seen:
             raise TableError(f"{where}: a second row for this configuration and seed")
         seen.add((config, seed))
@@ -155,16 +159,20 @@ def load_table(path: str | Path) -> Table:
         elif params[config] != row["params"]:
             raise TableError(f"{where}: params differ from another seed's row of the same configuration")
         k = row.get("diverged_at") or 0
+        if not isinstance(k, int) or not 0 <= k <= steps:
+            raise TableError(f"{where}: diverged_at must be a step in 1..{steps} or null, got {k!r}")
         if k and not diverges:
             raise TableError(f"{where}: diverged at step {k}, but task {header['task']!r} does not diverge")
         s = seeds.index(seed)
         for m in names:
-            curves[m][config, s] = _curve(f"{where}: metric {m!r}", row["metrics"].get(m), steps, k, k)
+            curves[m][config, s] = _curve(f"{where}: metric {m!r}", (row.get("metrics") or {}).get(m), steps, k, k)
         step_seconds[config, s] = _curve(f"{where}: step_seconds", row.get("step_seconds"), steps, k, k + 1)
         for key, arr in scalars.items():
+            if not isinstance(row.get(key), (int, float)):
+                raise TableError(f"{where}: {key} must be a number, got {row.get(key)!r}")
             arr[config, s] = float(row[key])
         diverged[config, s] = k
-        costs[config] = {key: float(v) for key, v in (row.get("costs") or {}).items()}
+        costs[config] = {key: np.nan if v is None else float(v) for key, v in (row.get("costs") or {}).items()}
     missing = [(c, sd) for c in range(n) for sd in seeds if (c, sd) not in seen]
     if missing:
         raise TableError(f"{path}: {len(missing)} rows missing, first config {missing[0][0]} seed {missing[0][1]}")
