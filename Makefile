@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TORCH_PIN := torch==2.13.0
 
-.PHONY: demo test lint typecheck unit clean
+.PHONY: demo test lint typecheck unit clean bench-replay
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -35,6 +35,16 @@ unit: $(VENV)/.installed-dev
 	$(BIN)/pytest -q -p no:cacheprovider
 
 test: lint typecheck unit
+
+# The replay benchmark (benchmarks/replay/README.md): record the tables if they are missing (about 40 minutes on
+# two cores), run every method on them, and write benchmarks/results/replay/replay.md.
+bench-replay: $(VENV)/.installed-dev
+	$(BIN)/pip install -q 'matplotlib>=3.7'
+	$(BIN)/python benchmarks/replay/record.py --all --jobs 2
+	$(BIN)/python benchmarks/replay/run.py --seeds 50 --workers 4
+	$(BIN)/python benchmarks/replay/run.py --seeds 10 --workers 1
+	$(BIN)/python benchmarks/replay/run.py --seeds 10 --workers 16
+	$(BIN)/python benchmarks/replay/report.py
 
 clean:
 	rm -rf $(VENV) itero.db itero.db-* itero-artifacts itero-report.html
