@@ -1,4 +1,5 @@
-"""The examples in the package's docstrings run and print what they show, so docstrings cannot drift."""
+"""The ``>>>`` examples in the package's docstrings run and print what they show (examples written as plain
+code, not as ``>>>`` sessions, are not run)."""
 
 from __future__ import annotations
 

@@ -90,7 +90,8 @@ def test_a_stepped_worker_hands_back_control_before_each_step():
     clock = FakeClock()
     study = _study(clock)
     budget = Budget()
-    ctx = study._context(study.store, StudyCache(study.store, study.id, study.name, study.directions), budget, clock)
+    cache = StudyCache(study.store, study.id, study.name, study.directions)
+    ctx = study._context(study.store, cache, budget, simulated=True)
     seen: list[int] = []
 
     def objective(trial):
@@ -107,6 +108,25 @@ def test_a_stepped_worker_hands_back_control_before_each_step():
         s: {"value": 1.0} for s in (1, 2, 3)
     }
     assert worker.wake_at is None
+    worker.close()  # a stepped worker closed mid-trial gives its trial back
+    assert study.trials[1].state == itero.TrialState.WAITING and not worker.step()
+
+
+def test_a_worker_that_raises_ends_the_simulation_and_the_others_give_their_trials_back():
+    clock = FakeClock(start=0.0)
+    study = _study(clock)
+
+    def objective(trial):
+        for step in trial.steps(max_steps=5):
+            clock.sleep(1.0 + trial.number)
+            if trial.number == 0 and step == 2:
+                raise SystemExit("worker killed")  # not an objective error: it ends the worker
+            trial.report(step, {"value": 1.0})
+
+    with pytest.raises(SystemExit, match="worker killed"):
+        simulate(study, objective, n_workers=3, n_trials=6)
+    states = sorted(t.state.value for t in study.trials)
+    assert states == ["WAITING", "WAITING", "WAITING"]
 
 
 def test_simulated_timeout_and_bad_input():

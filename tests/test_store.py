@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 import threading
 
@@ -125,7 +124,7 @@ def test_checkpoints_round_trip_and_are_verified(store, study_name, tmp_path):
     data = dump_state(state)
     ck = store.write_trial(rec.id, TrialWrite(trial_id, step=4, checkpoint=CheckpointData(4, data)))
     assert ck is not None
-    digest, size = hashlib.sha256(data).hexdigest(), len(data)
+    (digest,), size = store.checkpoint_digests(rec.id), len(data)
     tid, step, data = store.load_checkpoint(ck)
     restored = load_state(data)
     assert (tid, step) == (trial_id, 4) and torch.equal(restored["w"], state["w"])
@@ -139,9 +138,9 @@ def test_checkpoints_round_trip_and_are_verified(store, study_name, tmp_path):
 def test_delete_study_removes_rows_and_artifacts(store, study_name):
     rec = store.create_study(study_name, {"loss": "minimize"})
     trial_id, _ = store.create_trial(rec.id)
-    data = dump_state({"a": 1})
-    store.write_trial(rec.id, TrialWrite(trial_id, checkpoint=CheckpointData(1, data)))
-    digest = hashlib.sha256(data).hexdigest()
+    store.write_trial(rec.id, TrialWrite(trial_id, checkpoint=CheckpointData(1, dump_state({"a": 1}))))
+    (digest,) = store.checkpoint_digests(rec.id)
+    assert store.artifacts.path(digest).exists()
     store.delete_study(study_name)
     assert not store.artifacts.path(digest).exists()
     with pytest.raises(StudyNotFoundError):
@@ -211,3 +210,10 @@ def test_upgrade_from_0002_keeps_trials_and_adds_tracking(tmp_path):
     (trial,) = history.trials
     assert trial.metrics == {"loss": 1.5} and trial.cost.cpu_seconds == 2.0
     assert trial.cost.energy_j == 0 and trial.datasets == {}
+
+
+def test_trial_rows_follow_the_tables_columns():
+    from itero.store._records import TrialRow
+    from itero.store._schema import trials
+
+    assert TrialRow._fields == tuple(trials.c.keys())

@@ -51,9 +51,11 @@ class FakeHost:
     def override(self, name: str, dist: Distribution) -> Distribution:
         return dist
 
-    def propose(self, trial: FrozenTrial, name: str, dist: Distribution) -> Any:
+    def propose(
+        self, trial: FrozenTrial, name: str, dist: Distribution, joint: dict[str, Any] | None
+    ) -> tuple[Any, dict[str, Any] | None]:
         self.proposed.append(name)
-        return self.values[name]
+        return self.values[name], joint
 
     def decide(self, trial: FrozenTrial, step: int, can_pause: bool, last: bool) -> tuple[str, bool]:
         decision = self.decisions.get(step, "CONTINUE")

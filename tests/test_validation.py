@@ -90,4 +90,13 @@ def test_constructors_check_their_options_through_the_shared_module(cls: type) -
     import inspect
 
     source = Path(inspect.getfile(cls)).read_text()
-    assert not re.search(r"^def _check", source, re.M), cls
+    assert not re.search(r"^def _?check", source, re.M), cls
+
+
+def test_no_sampler_or_scheduler_module_defines_a_checker():
+    import itero.samplers
+    import itero.schedulers
+
+    for package in (itero.samplers, itero.schedulers):
+        for path in Path(package.__file__).parent.rglob("*.py"):
+            assert not re.search(r"^\s*def _?check_?(int|float|bool|prob|choice|names)", path.read_text(), re.M), path

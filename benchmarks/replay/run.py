@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.replay.external import EXTERNAL_METHODS, environment_problem, run_external  # noqa: E402
 from benchmarks.replay.peers import PEER_METHODS, run_peer  # noqa: E402
 from benchmarks.replay.score import score  # noqa: E402
 from benchmarks.replay.simulate import ITERO_METHODS, run_itero  # noqa: E402
@@ -33,7 +34,7 @@ from itero.tasks._tables import Table, load_table  # noqa: E402
 
 TABLES = Path(__file__).resolve().parent / "tables"
 OUT = ROOT / "benchmarks" / "results" / "replay" / "runs.jsonl"
-METHODS = [*ITERO_METHODS, *PEER_METHODS]
+METHODS = [*ITERO_METHODS, *PEER_METHODS, *EXTERNAL_METHODS]
 _tables: dict[str, Table] = {}
 
 
@@ -49,6 +50,8 @@ def run_one(task: str, method: str, seed: int, workers: int, budget: float) -> d
     t0 = time.process_time()
     if method in ITERO_METHODS:
         trace = run_itero(table, method, seed=seed, n_workers=workers, budget=budget)
+    elif method in EXTERNAL_METHODS:  # Syne Tune and DEHB: a subprocess in their own environment (external.py)
+        trace = run_external(table, method, seed=seed, n_workers=workers, budget=budget)
     else:
         trace = run_peer(table, method, seed=seed, n_workers=workers, budget=budget)
     summary = score(trace, table, budget)
@@ -91,7 +94,7 @@ def jobs(tasks: list[str], methods: list[str], seeds: int, workers: int, budget:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", nargs="+", default=None, help="default: every table in benchmarks/replay/tables")
-    parser.add_argument("--methods", nargs="+", default=METHODS, choices=METHODS)
+    parser.add_argument("--methods", nargs="+", default=None, choices=METHODS, help="default: all")
     parser.add_argument("--seeds", type=int, default=50)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--budget", type=float, default=100.0, help="full trainings of compute (default 100)")
@@ -101,8 +104,29 @@ def main() -> None:
     tasks = a.tasks or sorted(p.name.removesuffix(".jsonl.gz") for p in TABLES.glob("*.jsonl.gz"))
     if not tasks:
         parser.error(f"no tables in {TABLES}: record them first (benchmarks/replay/record.py)")
+    # --- Syne Tune and DEHB (external.py): only with their environment, only on single-objective tables ---
+    methods = a.methods or METHODS
+    multi: list[str] = []
+    if any(m in EXTERNAL_METHODS for m in methods):
+        problem = environment_problem()
+        if problem and a.methods:
+            parser.error(problem)
+        if problem:
+            print(f"skipping {', '.join(EXTERNAL_METHODS)}: {problem}", file=sys.stderr)
+            methods = [m for m in methods if m not in EXTERNAL_METHODS]
+        else:
+            multi = [t for t in tasks if len(table_of(t).objectives) > 1]
+            if multi:
+                print(
+                    f"{', '.join(EXTERNAL_METHODS)}: single-objective, not run on {', '.join(multi)}", file=sys.stderr
+                )
+    # --- end of Syne Tune and DEHB ---
     done = _done(a.out)
-    todo = [j for j in jobs(tasks, a.methods, a.seeds, a.workers, a.budget) if j not in done]
+    todo = [
+        j
+        for j in jobs(tasks, methods, a.seeds, a.workers, a.budget)
+        if j not in done and not (j[1] in EXTERNAL_METHODS and j[0] in multi)
+    ]
     print(f"{len(todo)} runs to do ({len(done)} already in {a.out})", file=sys.stderr)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.time()

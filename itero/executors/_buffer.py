@@ -2,7 +2,9 @@
 
     >>> buf = WriteBuffer(flush_seconds=1.0)
     >>> buf.add_report(1, {"loss": 0.5}); buf.changed("params")
-    >>> w = buf.take(7, step=1, params={"lr": 0.1}, user_attrs={}, datasets={}, constraints=[], now=0.5)
+    >>> from itero.space import FloatDistribution
+    >>> w = buf.take(7, step=1, params={"lr": 0.1}, distributions={"lr": FloatDistribution(0.0, 1.0)},
+    ...              user_attrs={}, datasets={}, constraints=[], now=0.5)
     >>> w.reports, w.params, w.user_attrs
     (((1, {'loss': 0.5}),), {'lr': 0.1}, None)
     >>> buf.add_report(2, {"loss": 0.4})
@@ -20,7 +22,7 @@ from typing import Any
 
 from itero.space import Distribution
 from itero.store import CheckpointData, CostDelta, RunCost, TrialWrite, WarmStart
-from itero.trial._frozen import CONSTRAINTS_KEY
+from itero.trial import CONSTRAINTS_KEY
 
 _FIELDS = ("params", "user_attrs", "datasets", "constraints")
 
@@ -56,11 +58,11 @@ class WriteBuffer:
         *,
         step: int,
         params: Mapping[str, Any],
+        distributions: Mapping[str, Distribution],
         user_attrs: Mapping[str, Any],
         datasets: Mapping[str, str],
         constraints: Sequence[float],
         now: float,
-        distributions: Mapping[str, Distribution] | None = None,
         state: str | None = None,
         metrics: Mapping[str, float] | None = None,
         error: str | None = None,
@@ -76,7 +78,7 @@ class WriteBuffer:
             step=step,
             state=state,
             params=dict(params) if "params" in c else None,
-            distributions=({k: d.to_dict() for k, d in (distributions or {}).items()} if "params" in c else None),
+            distributions={k: d.to_dict() for k, d in distributions.items()} if "params" in c else None,
             metrics=metrics,
             reports=tuple(self.reports),
             error=error,

@@ -1,8 +1,9 @@
 """The narrow interface a running trial talks to, and its implementation on a worker's ``RunContext``.
 
 A ``Trial`` asks its host to resolve and propose parameters, to decide after a report, to grant steps, to write,
-to restore a checkpoint and to record dataset versions; nothing else. ``RunHost`` does that with the study's
-store, sampler, scheduler and budget; a unit test can give a Trial a fake host and no store at all.
+to restore a checkpoint and to record dataset versions, and reads from it the clock, the cost meter and a few
+settings. ``RunHost`` does that with the study's store, sampler, scheduler and budget; a unit test can give a
+Trial a fake host and no store at all.
 """
 
 from __future__ import annotations
@@ -65,7 +66,9 @@ class TrialHost(Protocol):
 
     def override(self, name: str, dist: Distribution) -> Distribution: ...
 
-    def propose(self, trial: FrozenTrial, name: str, dist: Distribution) -> Any: ...
+    def propose(
+        self, trial: FrozenTrial, name: str, dist: Distribution, joint: dict[str, Any] | None
+    ) -> tuple[Any, dict[str, Any] | None]: ...
 
     def decide(self, trial: FrozenTrial, step: int, can_pause: bool, last: bool) -> tuple[str, bool]: ...
 
@@ -85,7 +88,6 @@ class RunHost:
     def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx
         self.before_step: Callable[[], None] | None = None
-        self._joint: dict[int, dict[str, Any]] = {}  # the sampler's joint proposal per running trial
 
     @property
     def directions(self) -> Mapping[str, str]:
@@ -120,9 +122,12 @@ class RunHost:
         override = self.ctx.space.get(name)
         return dist if override is None else apply_override(name, dist, override)
 
-    def propose(self, trial: FrozenTrial, name: str, dist: Distribution) -> Any:
-        """The study's fixed value of ``name``, else the sampler's proposal (from its joint proposal for the trial
-        when it made one that fits ``dist``)."""
+    def propose(
+        self, trial: FrozenTrial, name: str, dist: Distribution, joint: dict[str, Any] | None
+    ) -> tuple[Any, dict[str, Any] | None]:
+        """``(value, joint)``: the study's fixed value of ``name``, else the sampler's proposal — taken from its
+        joint proposal for the trial when that fits ``dist``. ``joint`` is the trial's joint proposal so far (None
+        before the first one); the trial keeps what comes back for its next parameter."""
         ctx = self.ctx
         if name in ctx.fixed:
             value = ctx.fixed[name]
@@ -131,18 +136,17 @@ class RunHost:
                     f"fixed parameter {name!r}={value!r} is outside its range {dist}; "
                     f"widen the range with space: {{{name}: ...}} or fix another value"
                 )
-            return value
+            return value, joint
         history = ctx.scheduler.sampler_view(ctx.cache.history)
-        joint = self._joint.get(trial.id)
         if joint is None:
-            joint = self._joint[trial.id] = ctx.sampler.sample_joint(history, trial) or {}
+            joint = ctx.sampler.sample_joint(history, trial) or {}
         value = joint.get(name, _MISSING)
         if value is _MISSING or not dist.contains(value):
             # Not in the joint proposal, or proposed for an older range of this parameter.
             value = ctx.sampler.sample(history, trial, name, dist)
         if not dist.contains(value):
             raise SpaceError(f"sampler {ctx.sampler.name!r} proposed {value!r} for {name!r}, outside {dist}")
-        return value
+        return value, joint
 
     def decide(self, trial: FrozenTrial, step: int, can_pause: bool, last: bool) -> tuple[str, bool]:
         """``(decision, checkpoint wanted)`` after ``trial`` reported ``step``; a PAUSE at the ``last`` step
@@ -159,8 +163,6 @@ class RunHost:
         return grant_step(self.ctx, unflushed_j)
 
     def write(self, write: TrialWrite) -> int | None:
-        if write.state is not None:
-            self._joint.pop(write.trial_id, None)
         return self.ctx.store.write_trial(self.ctx.study_id, write)
 
     def restore(self, trial: FrozenTrial, fresh: bool, max_steps: int | None) -> Restored | None:

@@ -39,19 +39,30 @@ class Simulation:
         heapq.heappush(self._queue, (when, next(self._order), worker))
 
     def run(self, until: float | None = None) -> float:
-        """Run until every worker has nothing left to do, or until the clock would pass ``until``; returns the
-        simulated time reached."""
-        while self._queue:
-            when, _, worker = self._queue[0]
-            if until is not None and when > until:
-                self.clock.now = max(self.clock.now, until)
-                break
-            heapq.heappop(self._queue)
-            self.clock.now = max(self.clock.now, when)
-            if worker.step():
-                wake = worker.wake_at
-                heapq.heappush(self._queue, (self.clock.now if wake is None else wake, next(self._order), worker))
+        """Run until every worker has nothing left to do, or until the clock would pass ``until`` (the workers
+        then wait for the next ``run``; ``close`` ends them); returns the simulated time reached. When a worker
+        raises, the others are closed and the exception goes on."""
+        try:
+            while self._queue:
+                when, _, worker = self._queue[0]
+                if until is not None and when > until:
+                    self.clock.now = max(self.clock.now, until)
+                    return self.clock.now
+                heapq.heappop(self._queue)
+                self.clock.now = max(self.clock.now, when)
+                if worker.step():
+                    wake = worker.wake_at
+                    heapq.heappush(self._queue, (self.clock.now if wake is None else wake, next(self._order), worker))
+        except BaseException:
+            self.close()  # a worker raised: give back the others' trials instead of leaving them suspended
+            raise
         return self.clock.now
+
+    def close(self) -> None:
+        """Stop every queued worker (their running trials go back to WAITING)."""
+        while self._queue:
+            _, _, worker = heapq.heappop(self._queue)
+            worker.close()
 
     @property
     def workers(self) -> list[Worker]:

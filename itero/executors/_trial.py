@@ -86,6 +86,7 @@ class Trial:
         self._user_attrs: dict[str, Any] = dict(user_attrs or {})  # a resumed trial keeps its earlier ones
         self._datasets: dict[str, str] = dict(datasets or {})
         self._constraints: list[float] = []
+        self._joint: dict[str, Any] | None = None  # the sampler's joint proposal for this trial
         self._buffer = WriteBuffer(host.flush_seconds)
         self._cost = host.cost_meter(start_step, energy_j)
         self._decision = "CONTINUE"
@@ -132,8 +133,10 @@ class Trial:
         if name in self._distributions:
             check_compatible(name, self._distributions[name], dist)
             return self._params[name]
-        # Fixed by the caller (a clone's params, ask(fixed=...), tell of a retried trial), or proposed.
-        value = self._params[name] if name in self._params else self._host.propose(self.snapshot(), name, dist)
+        if name in self._params:  # fixed by the caller (a clone's params, ask(fixed=...), tell of a retried trial)
+            value = self._params[name]
+        else:
+            value, self._joint = self._host.propose(self.snapshot(), name, dist, self._joint)
         self._params[name] = value
         self._distributions[name] = dist
         self._buffer.changed("params")

@@ -2,18 +2,17 @@
 
 A worker that is free asks ``next_work``; a running trial asks ``grant_step`` before each step; the parent of
 local worker processes asks ``next_work`` too, to know whether to replace a worker that died. All three read the
-same store, so they agree.
+same store, so they agree. (The store has the last word on the run's trial and step counts: ``create_trial`` and
+``take_step`` are atomic, so a peer that loses a race for the last slot simply finds nothing left.)
 """
 
 from __future__ import annotations
 
-import logging
+from typing import NamedTuple
 
 from itero.executors._context import RunContext
 from itero.schedulers import Suggestion
 from itero.trial import History, TrialState
-
-logger = logging.getLogger("itero")
 
 
 def budget_spent(ctx: RunContext, unflushed_j: float = 0.0) -> str | None:
@@ -46,24 +45,39 @@ def _limit_reached(ctx: RunContext, unflushed_j: float = 0.0) -> str | None:
     return None
 
 
-def next_work(ctx: RunContext, history: History) -> tuple[Suggestion | None, str]:
-    """``(what to do, why)``: a trial given back by a dead worker to resume first (``resume`` of a WAITING
-    trial), else the scheduler's suggestion — or ``(None, reason)`` when this run has nothing left to do."""
+class Work(NamedTuple):
+    """What a free worker should do (None: nothing is left for this run), why, and whether the reason is a
+    problem the user should hear about (a scheduler that waits while nothing runs)."""
+
+    suggestion: Suggestion | None
+    reason: str
+    warn: bool = False
+
+
+def next_work(ctx: RunContext, history: History) -> Work:
+    """A trial given back by a dead worker to resume first (``resume`` of a WAITING trial), else the
+    scheduler's suggestion — or no suggestion, with the reason, when this run has nothing left to do."""
     waiting = history.with_state(TrialState.WAITING)
     if waiting:  # given back by dead workers: counted already, so they run whatever the budget says
-        return Suggestion.resume(waiting[0].id), "a trial was given back"
+        return Work(Suggestion.resume(waiting[0].id), "a trial was given back")
     spent = budget_spent(ctx)
     if spent is not None:
-        return None, spent
+        return Work(None, spent)
     suggestion = ctx.scheduler.next(history)
+    if suggestion.action == "resume":
+        paused = history.get(suggestion.trial_id) if suggestion.trial_id is not None else None
+        if paused is None or paused.state != TrialState.PAUSED:
+            state = "unknown" if paused is None else paused.state.value
+            what = f"scheduler {ctx.scheduler.name!r} suggests resuming trial id {suggestion.trial_id} ({state})"
+            return Work(None, f"{what}; only a PAUSED trial can be resumed", warn=True)
     if suggestion.action == "done":
-        return None, f"scheduler {ctx.scheduler.name!r} has nothing more to run: {suggestion.reason}"
+        return Work(None, f"scheduler {ctx.scheduler.name!r} has nothing more to run: {suggestion.reason}")
     if suggestion.action == "wait" and not history.with_state(TrialState.RUNNING):
-        return None, f"scheduler {ctx.scheduler.name!r} waits but no trial is running"
+        return Work(None, f"scheduler {ctx.scheduler.name!r} waits but no trial is running", warn=True)
     if suggestion.action == "start":
         b = ctx.budget
         if b.n_trials is not None and b.run_id is not None and ctx.store.trials_left(b.run_id) == 0:
-            return None, "the run's trials are all started"
+            return Work(None, "the run's trials are all started")
         if ctx.sampler.is_exhausted(ctx.scheduler.sampler_view(history)):
-            return None, f"sampler {ctx.sampler.name!r} has no configuration left"
-    return suggestion, suggestion.action
+            return Work(None, f"sampler {ctx.sampler.name!r} has no configuration left")
+    return Work(suggestion, suggestion.action)

@@ -6,8 +6,9 @@ process (or, for remote workers, any peer once the heartbeat is stale) gives the
 resumes it from its last checkpoint or retries it.
 
 A worker runs in a loop (``run``), or one piece at a time (``step``): each call goes on until the worker is about
-to be granted its trial's next step (the trial has reported and the scheduler has decided) or sleeps on its
-clock. ``Simulation`` steps many workers on a ``FakeClock`` in simulated-time order.
+to be granted its trial's next step (after the previous step's report and the scheduler's decision, or, before
+step 1, once the trial is claimed and its parameters are published) or sleeps on its clock. ``Simulation`` steps
+many workers on a ``FakeClock`` in simulated-time order.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 
 import greenlet
 
-from itero._clock import SYSTEM_CLOCK
+from itero._clock import SystemClock
 from itero.executors._context import RunContext
 from itero.executors._host import RunHost
 from itero.executors._trial import Trial
@@ -55,7 +56,7 @@ class Worker:
         self.runs = 0
         # Heartbeats and the reaping of silent peers run on real time only: nobody else can see an in-memory
         # store, and simulated workers do not die.
-        self._heartbeats = not ctx.store.in_memory and ctx.clock is SYSTEM_CLOCK
+        self._heartbeats = not ctx.store.in_memory and isinstance(ctx.clock, SystemClock)
         self._stop_beat = threading.Event()
         self._beat: threading.Thread | None = None
         self._last_reap = float("-inf")
@@ -115,6 +116,13 @@ class Worker:
         self._stepper.switch()
         return not self._stepper.dead
 
+    def close(self) -> None:
+        """End a stepped worker that has not finished: its running trial is given back (WAITING), as on Ctrl-C,
+        and the worker is marked finished. Nothing to do for a worker that finished or never started."""
+        if self._stepper is not None and not self._stepper.dead and bool(self._stepper):
+            self._stepper.parent = greenlet.getcurrent()
+            self._stepper.throw(greenlet.GreenletExit)
+
     @property
     def wake_at(self) -> float | None:
         """When a stepped worker that sleeps on a ``FakeClock`` wants to go on (None: at once)."""
@@ -127,16 +135,17 @@ class Worker:
         while True:
             history = ctx.cache.refresh()
             self._reap_stale()
-            suggestion, why = next_work(ctx, history)
+            suggestion, why, warn = next_work(ctx, history)
             if suggestion is None:
-                logger.info("worker %s stops: %s", ctx.worker_id, why)
+                logger.log(logging.WARNING if warn else logging.INFO, "worker %s stops: %s", ctx.worker_id, why)
                 return None
             action = suggestion.action
             if action == "resume" and suggestion.trial_id is not None:
                 t = history.get(suggestion.trial_id)
-                if t is not None and ctx.store.claim_trial(
-                    ctx.study_id, t.id, [t.state.value], ctx.worker_id, step=t.step
-                ):
+                # A trial is resumed from PAUSED, or from WAITING when a dead worker gave it back; never from
+                # another state, whatever a scheduler suggests.
+                states = ["WAITING"] if t is not None and t.state == TrialState.WAITING else ["PAUSED"]
+                if t is not None and ctx.store.claim_trial(ctx.study_id, t.id, states, ctx.worker_id, step=t.step):
                     if t.state == TrialState.WAITING:
                         logger.info("Trial %d: resuming after step %d (attempt %d)", t.number, t.step, t.retries + 1)
                     else:
@@ -264,7 +273,8 @@ class Worker:
         token = set_current_trial(trial)
         try:
             result = self.objective(trial)
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, SystemExit, greenlet.GreenletExit):
+            # Ctrl-C, an exit, or a stepped worker closed mid-trial: the trial goes back to WAITING, to be resumed
             trial.interrupt()
             raise
         except Exception as exc:

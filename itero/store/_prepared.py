@@ -4,7 +4,9 @@ SQLAlchemy Core builds and caches each statement, but rebuilding the statement o
 about 0.1 ms per execution, and even ``exec_driver_sql`` spends ~10 µs per call setting up its result — most of a
 trial's overhead for cheap objectives. The store's hot statements (create, report, finish, incremental read) are
 built once with bind parameters, compiled for the engine's dialect, and executed on the driver's own cursor of
-the connection (inside the SQLAlchemy transaction that holds it): ``run`` returns that DB-API cursor.
+the connection (inside the SQLAlchemy transaction of a write; a read runs on the connection as it is, and the
+pool rolls it back when the connection is returned): ``run`` returns that DB-API cursor. Errors surface as the
+driver's own exceptions (``sqlite3.Error``, ``psycopg.Error``), not SQLAlchemy's.
 
     >>> from sqlalchemy import bindparam, select, create_engine
     >>> from itero.store._schema import studies
@@ -16,6 +18,7 @@ the connection (inside the SQLAlchemy transaction that holds it): ``run`` return
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import closing
 from typing import Any
 
 from sqlalchemy import Connection, Engine
@@ -45,7 +48,8 @@ class Prepared:
 
     def scalar(self, conn: Connection, values: Mapping[str, Any]) -> Any:
         """The first column of the one row the statement returns."""
-        row = self.run(conn, values).fetchone()
+        with closing(self.run(conn, values)) as cursor:
+            row = cursor.fetchone()
         if row is None:
             raise LookupError(f"no row for {values}: {self.sql}")
         return row[0]

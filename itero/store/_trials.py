@@ -68,10 +68,11 @@ class TrialRows:
                     raise LostRace(f"checkpoint {checkpoint_id} was garbage-collected")
             if replaces is not None and not self._retire(conn, study_id, *replaces):
                 raise LostRace(f"trial {replaces[0]} was resumed or replaced by another worker")
-            if run_id is not None and not q.take_slot.run(conn, {"rid": run_id}).rowcount:
-                raise RunFull(run_id)
+            # The study's row first, then the run's, as in every write: peers never wait on each other in a cycle.
             row: Any = q.next_number.run(conn, {"sid": study_id}).fetchone()
             number, version = int(row[0]), int(row[1])
+            if run_id is not None and not q.take_slot.run(conn, {"rid": run_id}).rowcount:
+                raise RunFull(run_id)  # the transaction rolls back: the number is not used
             trial_id = q.insert_trial.run(
                 conn,
                 {
@@ -278,7 +279,9 @@ class TrialRows:
         """``(version, trial rows, report rows)`` changed after version ``since``, up to ``version``.
 
         No snapshot is needed: a write takes its version and writes its rows in one transaction, so every row
-        with a version up to the clock read first is committed (later ones are read next time)."""
+        with a version up to the clock read first is committed (later ones are read next time). The two SELECTs
+        may see different later commits, so a report can arrive one refresh before its trial's row; nothing is
+        lost, the skew lasts until the next refresh."""
         q = self._q
         with self._read.connect() as conn:
             version = int(q.clock.scalar(conn, {"sid": study_id}))

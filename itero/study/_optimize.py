@@ -11,7 +11,6 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from itero._clock import Clock
 from itero.exceptions import ConfigError
 from itero.executors import Budget, RunContext, Trial, Worker, next_work, run_processes
 from itero.samplers import BaseSampler
@@ -34,7 +33,7 @@ class Study(Protocol):
     tracking: bool
     _cache: StudyCache
 
-    def _context(self, store: Store, cache: StudyCache, budget: Budget, clock: Clock | None = None) -> RunContext: ...
+    def _context(self, store: Store, cache: StudyCache, budget: Budget, simulated: bool = False) -> RunContext: ...
 
 
 def optimize(
@@ -148,7 +147,7 @@ def _run_parallel(
         return released
 
     def work_left() -> bool:
-        return next_work(study._context(study.store, cache, budget), cache.refresh())[0] is not None
+        return next_work(study._context(study.store, cache, budget), cache.refresh()).suggestion is not None
 
     study.store.engine.dispose()  # children must not share the parent's connections
     run_processes(n_jobs, make_worker, release, work_left, poll, max_restarts=3 * n_jobs + 100)

@@ -51,7 +51,7 @@ def simulate(
     sim = Simulation(clock)
     for _ in range(n_workers):
         cache = StudyCache(study.store, study.id, study.name, study.directions)
-        sim.add(Worker(study._context(study.store, cache, budget, clock=clock), objective))
+        sim.add(Worker(study._context(study.store, cache, budget, simulated=True), objective))
     try:
         sim.run()
     finally:

@@ -12,12 +12,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from itero._clock import Clock
 from itero._hypervolume import hypervolume
 from itero.exceptions import DataVersionWarning
 from itero.executors import Budget, ClockMeter, RunContext, RunHost, Trial
@@ -239,28 +237,39 @@ class Study:
             max_energy_kwh=max_energy_kwh,
         )
 
-    def _context(self, store: Store, cache: StudyCache, budget: Budget, clock: Clock | None = None) -> RunContext:
-        """What a worker of this study needs: its parts, the store it writes to and the run's budget. With a
-        ``clock`` (a simulated worker): that clock's time, no energy measurement, every report written at once."""
-        ctx = RunContext(
-            store=store,
-            study_id=self.id,
-            study_name=self.name,
-            directions=self.directions,
-            sampler=self.sampler,
-            scheduler=self.scheduler,
-            cache=cache,
-            fixed=self.params,
-            space=self.space,
-            budget=budget,
-            share_weights=self.share_weights,
+    def _context(self, store: Store, cache: StudyCache, budget: Budget, simulated: bool = False) -> RunContext:
+        """What a worker of this study needs: its parts, the store it writes to (whose clock it keeps) and the
+        run's budget. A ``simulated`` worker (on a ``FakeClock``) measures no energy, captures no environment
+        and writes every report at once."""
+        if simulated:
+            return RunContext(
+                **self._parts(store, cache, budget),
+                tracking=False,
+                meter=ClockMeter(store.clock),
+                flush_seconds=0.0,
+            )
+        return RunContext(
+            **self._parts(store, cache, budget),
             tracking=self.tracking,
             meter=EnergyMeter.detect(self.tracking),
             grams_per_kwh=intensity(self.region).grams_per_kwh if self.tracking else 0.0,
         )
-        if clock is None:
-            return ctx
-        return dataclasses.replace(ctx, tracking=False, meter=ClockMeter(clock), clock=clock, flush_seconds=0.0)
+
+    def _parts(self, store: Store, cache: StudyCache, budget: Budget) -> dict[str, Any]:
+        return {
+            "store": store,
+            "study_id": self.id,
+            "study_name": self.name,
+            "directions": self.directions,
+            "sampler": self.sampler,
+            "scheduler": self.scheduler,
+            "cache": cache,
+            "fixed": self.params,
+            "space": self.space,
+            "budget": budget,
+            "share_weights": self.share_weights,
+            "clock": store.clock,
+        }
 
     # ------------------------------------------------------------------ ask and tell
     def ask(self, fixed: Mapping[str, Any] | None = None) -> Trial:

@@ -30,7 +30,8 @@ class StudySummary:
 
 
 def best_trials(study: Study) -> list[FrozenTrial]:
-    """The best COMPLETE trial (one objective) or the Pareto front (several); empty when no trial completed.
+    """The best feasible COMPLETE trial (one objective) or the Pareto front (several); empty when no trial
+    completed or every complete trial violates its constraints.
 
     Data-version warnings are not raised here: ``study.data_warnings()`` lists them.
     """
@@ -38,7 +39,7 @@ def best_trials(study: Study) -> list[FrozenTrial]:
         warnings.simplefilter("ignore", DataVersionWarning)
         if len(study.directions) > 1:
             return study.pareto_front()
-        return [study.best_trial] if study.history.completed() else []
+        return [study.best_trial] if any(t.is_feasible for t in study.history.completed()) else []
 
 
 def study_summaries(storage: str | Store = DEFAULT_STORAGE) -> list[StudySummary]:

@@ -1,8 +1,8 @@
 """Trial records: the stored snapshot of one trial, its states, and a study's history of them (the live trial an
 objective receives is `itero.Trial`, in `itero.executors`)."""
 
-from itero.trial._frozen import FrozenTrial, TrialCost
+from itero.trial._frozen import CONSTRAINTS_KEY, FrozenTrial, TrialCost
 from itero.trial._history import History
 from itero.trial._state import TrialState
 
-__all__ = ["FrozenTrial", "History", "TrialCost", "TrialState"]
+__all__ = ["CONSTRAINTS_KEY", "FrozenTrial", "History", "TrialCost", "TrialState"]
