@@ -19,7 +19,7 @@ from itero.tasks._tables import Table, load_table
 
 PROBLEM = environment_problem()
 needs_peers = pytest.mark.skipif(PROBLEM is not None, reason=PROBLEM or "")
-BUDGET = 6
+BUDGET = 10
 
 
 @pytest.fixture(scope="module")

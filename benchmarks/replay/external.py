@@ -46,7 +46,9 @@ Every trial (Syne Tune trial, DEHB evaluation) is a new training run: its traini
 ``Replay.seed_of(trial id or evaluation number)``. Compute is charged step by step in simulated-time order; a
 run stops once it has spent ``budget * max_steps`` steps (Syne Tune checks its stop criterion once per tuner
 loop, so it may overshoot by a few steps; the trace records what was spent). Tables with several objectives are
-refused: these methods are single-objective here.
+refused: these methods are single-objective here. ``--search-options JSON`` hands Syne Tune searcher options to
+the baseline (for instance ``{"opt_skip_period": 10}``: MOBSTER, Hyper-Tune and DyHPO then refit their Gaussian
+process's hyperparameters at every tenth suggestion only); ``run.py`` uses Syne Tune's defaults.
 """
 
 from __future__ import annotations
@@ -210,7 +212,7 @@ def syne_space(space: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def run_syne(runner: Runner, method: str, n_workers: int) -> None:
+def run_syne(runner: Runner, method: str, n_workers: int, search_options: dict[str, Any] | None = None) -> None:
     import numpy as np
     from syne_tune import Tuner
     from syne_tune.backend.simulator_backend.events import CompleteEvent
@@ -350,6 +352,8 @@ def run_syne(runner: Runner, method: str, n_workers: int) -> None:
         "syne-hypertune": baselines.HyperTune,
         "syne-dyhpo": baselines.DyHPO,
     }[method]
+    if search_options:  # Syne Tune's searcher options (e.g. opt_skip_period, max_size_data_for_model); default: its own
+        kwargs["search_options"] = search_options
     scheduler = scheduler_class(**kwargs)
     with tempfile.TemporaryDirectory(prefix="replay-syne-") as folder:
         os.environ["SYNETUNE_FOLDER"] = folder
@@ -438,6 +442,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--budget", type=float, default=100.0, help="full trainings of compute (default 100)")
+    parser.add_argument("--search-options", type=json.loads, default=None,
+                        help='Syne Tune searcher options as JSON, e.g. \'{"opt_skip_period": 10}\' (default: its defaults)')  # fmt: skip
     a = parser.parse_args()
     if a.workers < 1 or a.budget <= 0:
         parser.error("--workers must be >= 1 and --budget > 0")
@@ -466,7 +472,7 @@ def main() -> None:
         if a.method == "dehb":
             run_dehb(runner, a.workers)
         else:
-            run_syne(runner, a.method, a.workers)
+            run_syne(runner, a.method, a.workers, a.search_options)
         result = {"task": table.task, "method": a.method, "seed": a.seed, "workers": a.workers, "budget": a.budget,
                   "cpu_seconds": round(time.process_time() - t0, 3), **runner.to_json()}  # fmt: skip
     out.write(json.dumps(result) + "\n")

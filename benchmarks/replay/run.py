@@ -44,10 +44,20 @@ def table_of(task: str) -> Table:
     return _tables[task]
 
 
+# Methods that handle one objective only: Optuna prunes single-objective studies only, itero's median rule and
+# the one-epoch baseline rank by one value.
+SINGLE_OBJECTIVE = {"itero-median", "optuna-tpe-sh", "optuna-tpe-hb", "i-epoch"}
+
+
+def applies(method: str, task: str) -> bool:
+    """Whether ``method`` can run on ``task``'s table (several objectives rule some out)."""
+    return not (method in SINGLE_OBJECTIVE and len(table_of(task).objectives) > 1)
+
+
 def run_one(task: str, method: str, seed: int, workers: int, budget: float) -> dict[str, Any]:
     """One replayed run and its summary."""
     table = table_of(task)
-    t0 = time.process_time()
+    t0 = _cpu()
     if method in ITERO_METHODS:
         trace = run_itero(table, method, seed=seed, n_workers=workers, budget=budget)
     elif method in EXTERNAL_METHODS:  # Syne Tune and DEHB: a subprocess in their own environment (external.py)
@@ -61,9 +71,15 @@ def run_one(task: str, method: str, seed: int, workers: int, budget: float) -> d
         "seed": seed,
         "workers": workers,
         "budget": budget,
-        "cpu_seconds": round(time.process_time() - t0, 3),
+        "cpu_seconds": round(_cpu() - t0, 3),
         **summary,
     }
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and of the subprocesses it waited for (the external peers)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
 
 
 def _job(args: tuple[str, str, int, int, float]) -> dict[str, Any]:
