@@ -46,7 +46,7 @@ def table_of(task: str) -> Table:
 
 # Methods that handle one objective only: Optuna prunes single-objective studies only, itero's median rule and
 # the one-epoch baseline rank by one value.
-SINGLE_OBJECTIVE = {"itero-median", "optuna-tpe-sh", "optuna-tpe-hb", "i-epoch"}
+SINGLE_OBJECTIVE = {"itero-median", "optuna-tpe-sh", "optuna-tpe-hb", "i-epoch", *EXTERNAL_METHODS}
 
 
 def applies(method: str, task: str) -> bool:
@@ -122,7 +122,6 @@ def main() -> None:
         parser.error(f"no tables in {TABLES}: record them first (benchmarks/replay/record.py)")
     # --- Syne Tune and DEHB (external.py): only with their environment, only on single-objective tables ---
     methods = a.methods or METHODS
-    multi: list[str] = []
     if any(m in EXTERNAL_METHODS for m in methods):
         problem = environment_problem()
         if problem and a.methods:
@@ -130,19 +129,12 @@ def main() -> None:
         if problem:
             print(f"skipping {', '.join(EXTERNAL_METHODS)}: {problem}", file=sys.stderr)
             methods = [m for m in methods if m not in EXTERNAL_METHODS]
-        else:
-            multi = [t for t in tasks if len(table_of(t).objectives) > 1]
-            if multi:
-                print(
-                    f"{', '.join(EXTERNAL_METHODS)}: single-objective, not run on {', '.join(multi)}", file=sys.stderr
-                )
     # --- end of Syne Tune and DEHB ---
+    skipped = sorted({f"{m} on {t}" for t in tasks for m in methods if not applies(m, t)})
+    if skipped:
+        print(f"single-objective methods not run on multi-objective tables: {', '.join(skipped)}", file=sys.stderr)
     done = _done(a.out)
-    todo = [
-        j
-        for j in jobs(tasks, methods, a.seeds, a.workers, a.budget)
-        if j not in done and not (j[1] in EXTERNAL_METHODS and j[0] in multi)
-    ]
+    todo = [j for j in jobs(tasks, methods, a.seeds, a.workers, a.budget) if j not in done and applies(j[1], j[0])]
     print(f"{len(todo)} runs to do ({len(done)} already in {a.out})", file=sys.stderr)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
