@@ -6,60 +6,34 @@
 - the one-epoch baseline of Egele et al. (2024), ``i-epoch``: random configurations trained one step for half the
   budget, then the best three trained to ``max_steps``.
 
-Workers are greenlets scheduled in simulated-time order (``Workers``): a worker runs until its objective sleeps on
-the clock, and the worker due first goes on. Syne Tune and DEHB need numpy < 2 and run in their own environment
+Workers are functions in greenlets (``itero.executors.Stepper``) stepped by itero's own ``Simulation`` in
+simulated-time order: a worker runs until its objective sleeps on the clock, and the worker due first goes on. Syne Tune and DEHB need numpy < 2 and run in their own environment
 (see the replay README).
 """
 
 from __future__ import annotations
 
-import heapq
 import itertools
 import math
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-import greenlet
 import numpy as np
 
 from benchmarks.replay.simulate import Replay, Trace, suggest
-from itero.executors import FakeClock
+from itero.executors import FakeClock, Simulation, Stepper
 from itero.tasks._tables import Table
 
 PEER_METHODS = ("optuna-tpe", "optuna-tpe-sh", "optuna-tpe-hb", "i-epoch")
 
 
-class _Worker(greenlet.greenlet):
-    wake_at: float | None = None
-
-    def pause_until(self, t: float) -> None:  # called by FakeClock.sleep inside this greenlet
-        self.wake_at = t
-        assert self.parent is not None
-        self.parent.switch()
-
-
-class Workers:
-    """Runs ``fn(worker_index)`` for each worker as a greenlet on ``clock``, in simulated-time order (ties: the
-    worker queued first), until every one returns."""
-
-    def __init__(self, clock: FakeClock) -> None:
-        self.clock = clock
-
-    def run(self, fns: list[Callable[[], Any]]) -> None:
-        order = itertools.count()
-        queue: list[tuple[float, int, _Worker]] = []
-        for fn in fns:
-            heapq.heappush(queue, (self.clock.now, next(order), _Worker(fn)))
-        while queue:
-            when, _, worker = heapq.heappop(queue)
-            self.clock.now = max(self.clock.now, when)
-            worker.wake_at = None
-            worker.parent = greenlet.getcurrent()
-            worker.switch()
-            if not worker.dead:
-                wake = self.clock.now if worker.wake_at is None else worker.wake_at
-                heapq.heappush(queue, (wake, next(order), worker))
+def _simulate(clock: FakeClock, fns: list[Callable[[], Any]]) -> None:
+    """Run each function as a simulated worker on ``clock``, in simulated-time order, until all return."""
+    sim = Simulation(clock)
+    for fn in fns:
+        sim.add(Stepper(fn))
+    sim.run()
 
 
 def run_optuna(table: Table, method: str, *, seed: int, n_workers: int, budget: float) -> Trace:
@@ -116,7 +90,7 @@ def run_optuna(table: Table, method: str, *, seed: int, n_workers: int, budget: 
             else:
                 study.tell(trial, value)
 
-    Workers(clock).run([worker for _ in range(n_workers)])
+    _simulate(clock, [worker for _ in range(n_workers)])
     return trace
 
 
@@ -145,7 +119,7 @@ def run_iepoch(table: Table, *, seed: int, n_workers: int, budget: float) -> Tra
             loss = sign * value if math.isfinite(value) else math.inf
             first.append((loss, key, row, s))
 
-    Workers(clock).run([one_step_worker for _ in range(n_workers)])
+    _simulate(clock, [one_step_worker for _ in range(n_workers)])
     best = sorted(first)[:3]
 
     def finish(row: int, s: int) -> Callable[[], None]:
@@ -167,7 +141,7 @@ def run_iepoch(table: Table, *, seed: int, n_workers: int, budget: float) -> Tra
         while jobs:
             jobs.popleft()()
 
-    Workers(clock).run([pull for _ in range(min(n_workers, len(jobs)))])
+    _simulate(clock, [pull for _ in range(min(n_workers, len(jobs)))])
     return trace
 
 

@@ -42,14 +42,15 @@ def reference(table: Table) -> np.ndarray:
     return hi + 0.01 * np.where(hi > lo, hi - lo, 1.0)
 
 
-def quality(table: Table, losses: np.ndarray) -> float:
-    """The loss-like quality of a set of final values: the minimum (one objective) or minus the hypervolume."""
+def quality(table: Table, losses: np.ndarray, ref: np.ndarray | None = None) -> float:
+    """The loss-like quality of a set of final values: the minimum (one objective) or minus the hypervolume
+    (against ``ref``, default ``reference(table)``: pass it when scoring many sets of one table)."""
     losses = losses[np.isfinite(losses).all(axis=1)] if len(losses) else losses
     if len(losses) == 0:
         return math.inf
     if losses.shape[1] == 1:
         return float(losses[:, 0].min())
-    return -hypervolume(losses.tolist(), reference(table).tolist())
+    return -hypervolume(losses.tolist(), (reference(table) if ref is None else ref).tolist())
 
 
 def targets(table: Table) -> dict[str, float]:
@@ -79,6 +80,7 @@ def score(trace: Trace, table: Table, budget: float) -> dict[str, Any]:
     validation and test quality of what it returns and the test regret. Qualities are loss-like (lower is
     better; for several objectives, minus the hypervolume)."""
     signs = _signs(table)
+    ref = reference(table) if len(table.objectives) > 1 else None
     budget_steps = budget * table.max_steps
     budget_seconds = budget * full_training_seconds(table)
     goal = targets(table)
@@ -90,10 +92,10 @@ def score(trace: Trace, table: Table, budget: float) -> dict[str, Any]:
     for c in trace.completions:
         vals.append(np.array(c.values) * signs)
         tests.append(np.array(c.tests) * signs)
-        q = quality(table, np.array(vals))
+        q = quality(table, np.array(vals), ref)
         if q < best:
             best = q
-            test_q = _returned_test(table, np.array(vals), np.array(tests))
+            test_q = _returned_test(table, np.array(vals), np.array(tests), ref)
             improvements.append([c.steps, round(c.seconds, 3), round(c.time, 3), q, test_q])
             for name in TARGETS:
                 if reached[name] is None and q <= goal[name] + 1e-12:
@@ -118,7 +120,7 @@ def score(trace: Trace, table: Table, budget: float) -> dict[str, Any]:
     }
 
 
-def _returned_test(table: Table, vals: np.ndarray, tests: np.ndarray) -> float:
+def _returned_test(table: Table, vals: np.ndarray, tests: np.ndarray, ref: np.ndarray | None) -> float:
     """The test quality of what the run returns now: its best complete trial (one objective), or its complete
     trials' validation front (several)."""
     if vals.shape[1] == 1:
@@ -129,7 +131,7 @@ def _returned_test(table: Table, vals: np.ndarray, tests: np.ndarray) -> float:
         return float(tests[i, 0])
     keep = np.isfinite(vals).all(axis=1)
     front = _front(vals[keep])
-    return quality(table, tests[keep][front])
+    return quality(table, tests[keep][front], ref)
 
 
 def _front(losses: np.ndarray) -> list[int]:

@@ -8,6 +8,7 @@ from itero.executors._host import RunHost, TrialHost
 from itero.executors._local import run_processes
 from itero.executors._outcome import ENERGY_METRIC
 from itero.executors._simulation import Simulation
+from itero.executors._stepper import Stepper
 from itero.executors._trial import Trial
 from itero.executors._work import next_work
 from itero.executors._worker import Worker
@@ -22,6 +23,7 @@ __all__ = [
     "RunContext",
     "RunHost",
     "Simulation",
+    "Stepper",
     "SystemClock",
     "Trial",
     "TrialHost",

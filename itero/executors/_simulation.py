@@ -18,9 +18,21 @@ from __future__ import annotations
 
 import heapq
 import itertools
+from typing import Protocol
 
 from itero._clock import FakeClock
 from itero.executors._worker import Worker
+
+
+class Steppable(Protocol):
+    """What the simulation steps: a ``Worker``, or any function wrapped in a ``Stepper``."""
+
+    @property
+    def wake_at(self) -> float | None: ...
+
+    def step(self) -> bool: ...
+
+    def close(self) -> None: ...
 
 
 class Simulation:
@@ -28,12 +40,13 @@ class Simulation:
 
     def __init__(self, clock: FakeClock) -> None:
         self.clock = clock
-        self._queue: list[tuple[float, int, Worker]] = []
+        self._queue: list[tuple[float, int, Steppable]] = []
         self._order = itertools.count()
 
-    def add(self, worker: Worker, at: float | None = None) -> None:
-        """Start ``worker`` at time ``at`` (default: now). Its context must use this simulation's clock."""
-        if worker.ctx.clock is not self.clock:
+    def add(self, worker: Steppable, at: float | None = None) -> None:
+        """Start ``worker`` at time ``at`` (default: now). A ``Worker``'s context must use this simulation's
+        clock; a ``Stepper``'s function must sleep on it."""
+        if isinstance(worker, Worker) and worker.ctx.clock is not self.clock:
             raise ValueError("a simulated worker must use the simulation's clock (RunContext.clock)")
         when = self.clock.now if at is None else float(at)
         heapq.heappush(self._queue, (when, next(self._order), worker))
@@ -63,8 +76,3 @@ class Simulation:
         while self._queue:
             _, _, worker = heapq.heappop(self._queue)
             worker.close()
-
-    @property
-    def workers(self) -> list[Worker]:
-        """The workers still queued."""
-        return [w for _, _, w in sorted(self._queue)]

@@ -24,6 +24,7 @@ import greenlet
 from itero._clock import SystemClock
 from itero.executors._context import RunContext
 from itero.executors._host import RunHost
+from itero.executors._stepper import Stepper
 from itero.executors._trial import Trial
 from itero.executors._work import next_work
 from itero.store import LostRace, RunFull
@@ -60,7 +61,7 @@ class Worker:
         self._stop_beat = threading.Event()
         self._beat: threading.Thread | None = None
         self._last_reap = float("-inf")
-        self._stepper: _Stepper | None = None
+        self._stepper: Stepper | None = None
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> int:
@@ -107,21 +108,15 @@ class Worker:
         """Go on until the worker is about to be granted a step, or sleeps on its clock (``wake_at`` then says
         until when); False once it has nothing left to do. The first call starts the worker."""
         if self._stepper is None:
-            self._stepper = _Stepper(self.run)
+            self._stepper = Stepper(self.run)
             self.host.before_step = self._stepper.yield_step
-        if self._stepper.dead:
-            return False
-        self._stepper.wake_at = None
-        self._stepper.parent = greenlet.getcurrent()
-        self._stepper.switch()
-        return not self._stepper.dead
+        return self._stepper.step()
 
     def close(self) -> None:
         """End a stepped worker that has not finished: its running trial is given back (WAITING), as on Ctrl-C,
         and the worker is marked finished. Nothing to do for a worker that finished or never started."""
-        if self._stepper is not None and not self._stepper.dead and bool(self._stepper):
-            self._stepper.parent = greenlet.getcurrent()
-            self._stepper.throw(greenlet.GreenletExit)
+        if self._stepper is not None:
+            self._stepper.close()
 
     @property
     def wake_at(self) -> float | None:
@@ -304,21 +299,3 @@ class Worker:
             return
         if freed:
             logger.debug("freed %d bytes of checkpoints that can no longer be resumed or cloned", freed)
-
-
-class _Stepper(greenlet.greenlet):
-    """The greenlet a stepped worker runs in: it hands control back to the caller of ``Worker.step`` before each
-    granted step and when it sleeps on a ``FakeClock`` (``pause_until``, see ``itero._clock``)."""
-
-    wake_at: float | None = None
-
-    def yield_step(self) -> None:
-        if greenlet.getcurrent() is self:
-            self.wake_at = None
-            assert self.parent is not None
-            self.parent.switch()
-
-    def pause_until(self, t: float) -> None:
-        self.wake_at = t
-        assert self.parent is not None
-        self.parent.switch()

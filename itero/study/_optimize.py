@@ -47,7 +47,11 @@ def optimize(
     callbacks: Sequence[Callable[[FrozenTrial], None]] = (),
     max_energy_kwh: float | None = None,
 ) -> None:
-    """See ``Study.optimize``."""
+    """Run trials until ``n_trials`` more have been started (and finished), ``max_steps_total`` steps have been
+    spent in this call, ``max_energy_kwh`` of energy has been used (measured as in ``itero.tracking``; trials
+    running when it is reached stop at their next step), or ``timeout`` seconds have passed — the first
+    reached. ``n_jobs`` peer worker processes share the work (``-1``: one per core). With no limit at
+    all it runs until interrupted."""
     check_limits(n_trials, max_steps_total, timeout)
     if max_energy_kwh is not None:
         if (

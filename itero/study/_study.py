@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from itero._hypervolume import hypervolume
@@ -24,6 +24,7 @@ from itero.schedulers import BaseScheduler
 from itero.space import Distribution
 from itero.store import Store, TrialRunRecord, public_url
 from itero.store._cache import StudyCache
+from itero.study._optimize import optimize
 from itero.study._pareto import non_dominated
 from itero.study._records import DatasetRecord, EnvironmentRecord, StudyTotals
 from itero.tracking import EnergyMeter, capture_environment, compare_versions, intensity
@@ -207,35 +208,7 @@ class Study:
         )
 
     # ------------------------------------------------------------------ optimize
-    def optimize(
-        self,
-        objective: Callable[[Trial], Any],
-        n_trials: int | None = None,
-        max_steps_total: int | None = None,
-        timeout: float | None = None,
-        n_jobs: int = 1,
-        show_progress: bool | None = None,
-        callbacks: Sequence[Callable[[FrozenTrial], None]] = (),
-        max_energy_kwh: float | None = None,
-    ) -> None:
-        """Run trials until ``n_trials`` more have been started (and finished), ``max_steps_total`` steps have
-        been spent in this call, ``max_energy_kwh`` of energy has been used (measured as in ``itero.tracking``;
-        trials running when it is reached stop at their next step), or ``timeout`` seconds have passed — the
-        first reached. ``n_jobs`` peer worker processes share the work (``-1``: one per core). With no limit at
-        all it runs until interrupted."""
-        from itero.study._optimize import optimize
-
-        optimize(
-            self,
-            objective,
-            n_trials=n_trials,
-            max_steps_total=max_steps_total,
-            timeout=timeout,
-            n_jobs=n_jobs,
-            show_progress=show_progress,
-            callbacks=callbacks,
-            max_energy_kwh=max_energy_kwh,
-        )
+    optimize = optimize  # defined in itero/study/_optimize.py
 
     def _context(self, store: Store, cache: StudyCache, budget: Budget, simulated: bool = False) -> RunContext:
         """What a worker of this study needs: its parts, the store it writes to (whose clock it keeps) and the
