@@ -48,7 +48,7 @@ run stops once it has spent ``budget * max_steps`` steps (Syne Tune checks its s
 loop, so it may overshoot by a few steps; the trace records what was spent). Tables with several objectives are
 refused: these methods are single-objective here. ``--search-options JSON`` hands Syne Tune searcher options to
 the baseline (for instance ``{"opt_skip_period": 10}``: MOBSTER, Hyper-Tune and DyHPO then refit their Gaussian
-process's hyperparameters at every tenth suggestion only); ``run.py`` uses Syne Tune's defaults.
+process's hyperparameters at every tenth suggestion only); ``run.py`` does so for those three (``SEARCH_OPTIONS``).
 """
 
 from __future__ import annotations
@@ -95,8 +95,11 @@ def environment_problem() -> str | None:
 # itero's side: run a method in the peers' environment and rebuild its Trace.
 
 
-def run_external(table: Any, method: str, *, seed: int, n_workers: int, budget: float) -> Any:
-    """Run ``method`` (one of ``EXTERNAL_METHODS``) on ``table`` in the peers' environment; its ``Trace``."""
+def run_external(
+    table: Any, method: str, *, seed: int, n_workers: int, budget: float, search_options: dict[str, Any] | None = None
+) -> Any:
+    """Run ``method`` (one of ``EXTERNAL_METHODS``) on ``table`` in the peers' environment; its ``Trace``.
+    ``search_options`` go to Syne Tune's searcher (``--search-options``)."""
     from benchmarks.replay.simulate import Completion, Trace
 
     if method not in EXTERNAL_METHODS:
@@ -108,6 +111,8 @@ def run_external(table: Any, method: str, *, seed: int, n_workers: int, budget: 
         raise RuntimeError(problem)
     cmd = [str(PYTHON), str(Path(__file__).resolve()), "--table", str(table.path), "--method", method,
            "--seed", str(seed), "--workers", str(n_workers), "--budget", repr(float(budget))]  # fmt: skip
+    if search_options:
+        cmd += ["--search-options", json.dumps(search_options)]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
            "PYTHONHASHSEED": "0"}  # fmt: skip
     env.pop("PYTHONPATH", None)  # itero's environment's paths have no place in the peers' one

@@ -69,6 +69,15 @@ def best_test(table: Table) -> float:
     return quality(table, finals(table, test=True))
 
 
+def test_regret(table: Table, final_test: float) -> float:
+    """How far the returned test quality is from the table's best: the difference for one objective; for several,
+    the hypervolume missed as a fraction of the table's test front hypervolume (0 = the whole front, 1 = none)."""
+    best = best_test(table)
+    if len(table.objectives) == 1:
+        return final_test - best
+    return (final_test - best) / abs(best)
+
+
 def full_training_seconds(table: Table) -> float:
     """The median CPU seconds of one full training in the table."""
     total = np.nansum(table.step_seconds, axis=2).reshape(-1)
@@ -115,7 +124,7 @@ def score(trace: Trace, table: Table, budget: float) -> dict[str, Any]:
         "to_target": to_target,
         "final_val": final_val,
         "final_test": final_test,
-        "test_regret": final_test - best_test(table),
+        "test_regret": test_regret(table, final_test),
         "improvements": improvements,
     }
 

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from itero.tasks._common import drive, init_params, seed_of
+from itero.tasks._common import clipped_step, drive, init_params, seed_of
 from itero.torchutil import apply_hparams
 
 MAX_STEPS = 30
@@ -100,10 +100,7 @@ class CharLMRun:
         self.model.train()
         for i in range(0, STEP_POSITIONS, batch):
             loss = F.cross_entropy(self.model(x[i : i + batch], drop), y[i : i + batch])
-            self.opt.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
-            self.opt.step()
+            clipped_step(self.model, self.opt, loss)
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:

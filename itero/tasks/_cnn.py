@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from itero.tasks._augdigits import SIZES, aug_digits_data
-from itero.tasks._common import drive, init_params, make_optimizer, seed_of
+from itero.tasks._common import clipped_step, drive, init_params, make_optimizer, seed_of
 from itero.torchutil import apply_hparams
 
 MAX_STEPS = 25
@@ -72,10 +72,7 @@ class CNNRun:
         for i in range(0, STEP_EXAMPLES - batch + 1, batch):
             idx = order[i : i + batch]
             loss = F.cross_entropy(self.model(x[idx]), y[idx])
-            self.opt.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
-            self.opt.step()
+            clipped_step(self.model, self.opt, loss)
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:

@@ -99,3 +99,30 @@ def make_optimizer(params: Any, name: str, lr: float, weight_decay: float) -> An
     if name == "adam":
         return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
     raise ValueError(f"optimizer must be 'sgd' or 'adam', got {name!r}")
+
+
+def clipped_step(model: Any, opt: Any, loss: Any, max_norm: float = 5.0) -> None:
+    """One optimiser step on ``loss`` with the gradient norm clipped to ``max_norm``."""
+    import torch
+
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+    opt.step()
+
+
+def supervised_metrics(val: Any, y_val: Any, test: Any, y_test: Any, classify: bool) -> dict[str, float]:
+    """Validation and test metrics of a model's outputs: accuracy and validation cross-entropy for a classifier,
+    RMSE (inf/NaN as computed) for a regressor."""
+    import torch.nn.functional as F
+
+    if classify:
+        return {
+            "val_acc": (val.argmax(1) == y_val).float().mean().item(),
+            "val_loss": F.cross_entropy(val, y_val).item(),
+            "test_acc": (test.argmax(1) == y_test).float().mean().item(),
+        }
+    return {
+        "val_rmse": math.sqrt(F.mse_loss(val.squeeze(1), y_val).item()),
+        "test_rmse": math.sqrt(F.mse_loss(test.squeeze(1), y_test).item()),
+    }

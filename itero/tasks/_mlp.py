@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from itero.tasks._common import supervised_metrics
 from itero.torchutil import apply_hparams
 
 Kind = Literal["classification", "regression"]
@@ -125,16 +126,11 @@ class MLPRun:
         _, _, x_val, y_val, x_test, y_test = self.data
         self.model.eval()
         val, test = self.model(x_val), self.model(x_test)
+        out = supervised_metrics(val, y_val, test, y_test, self.kind == "classification")
         if self.kind == "classification":
-            return {
-                "val_acc": (val.argmax(1) == y_val).float().mean().item(),
-                "val_loss": F.cross_entropy(val, y_val).item(),
-                "test_acc": (test.argmax(1) == y_test).float().mean().item(),
-            }
-        val_rmse = math.sqrt(F.mse_loss(val.squeeze(1), y_val).item())
-        test_rmse = math.sqrt(F.mse_loss(test.squeeze(1), y_test).item())
+            return out
         # A diverged run gives inf/nan: report a large finite error so that schedulers can rank it.
-        return {"val_rmse": _finite(val_rmse), "test_rmse": _finite(test_rmse)}
+        return {name: _finite(v) for name, v in out.items()}
 
 
 def run_objective(

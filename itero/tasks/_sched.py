@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from itero.tasks._common import drive, scheduled_lr, seed_of
+from itero.tasks._common import drive, scheduled_lr, seed_of, supervised_metrics
 from itero.tasks._mlp import _MLP, Data, split_standardise
 from itero.torchutil import apply_hparams
 
@@ -131,18 +131,11 @@ class ScheduledMLPRun:
         _, _, x_val, y_val, x_test, y_test = self.data
         self.model.eval()
         val, test = self.model(x_val), self.model(x_test)
-        if self.classify:
-            return {
-                "val_acc": (val.argmax(1) == y_val).float().mean().item(),
-                "val_loss": F.cross_entropy(val, y_val).item(),
-                "test_acc": (test.argmax(1) == y_test).float().mean().item(),
-            }
-        val_rmse = math.sqrt(F.mse_loss(val.squeeze(1), y_val).item())
-        test_rmse = math.sqrt(F.mse_loss(test.squeeze(1), y_test).item())
-        if self.diverged or not (math.isfinite(val_rmse) and math.isfinite(test_rmse)):
+        out = supervised_metrics(val, y_val, test, y_test, self.classify)
+        if not self.classify and (self.diverged or not all(map(math.isfinite, out.values()))):
             self.diverged = True
             return {"val_rmse": math.nan, "test_rmse": math.nan}
-        return {"val_rmse": val_rmse, "test_rmse": test_rmse}
+        return out
 
     def state_dict(self) -> dict[str, Any]:
         return {"model": self.model.state_dict(), "opt": self.opt.state_dict()}
