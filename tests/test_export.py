@@ -71,7 +71,7 @@ def pbt_study(tmp_path_factory: pytest.TempPathFactory) -> itero.Study:
         mp.setenv("ITERO_ARTIFACTS", str(root / "artifacts"))
         s = itero.create_study(
             "pbt", storage=f"sqlite:///{root}/itero.db", objectives={"loss": "minimize"},
-            sampler={"name": "random", "seed": 1}, scheduler=PBT(max_steps=12, interval=3, population=4, quantile=0.25),
+            sampler={"name": "random", "seed": 1}, scheduler=PBT(max_steps=12, interval=3, population=4, quantile=0.25, generations=1),
         )  # fmt: skip
         s.optimize(pbt_objective, show_progress=False)
     assert any(t.parent_id is not None for t in s.trials), "PBT should have cloned at least one member"

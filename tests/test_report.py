@@ -79,7 +79,8 @@ def pareto(url: str) -> itero.Study:
 def pbt(url: str) -> itero.Study:
     study = itero.create_study(
         "pbt", storage=url, objectives={"loss": "minimize"}, sampler={"name": "random", "seed": 1},
-        scheduler={"name": "pbt", "max_steps": 12, "interval": 3, "population": 4, "quantile": 0.25},
+        scheduler={"name": "pbt", "max_steps": 12, "interval": 3, "population": 4, "quantile": 0.25,
+                   "generations": 1},
     )  # fmt: skip
     study.optimize(pbt_objective, show_progress=False)
     assert any(t.parent_id is not None for t in study.trials)

@@ -50,7 +50,8 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     two.optimize(two_objectives, n_trials=16, show_progress=False)
     pbt = itero.create_study(
         "pbt", storage=url, objectives={"loss": "minimize"}, sampler={"name": "random", "seed": 1},
-        scheduler={"name": "pbt", "max_steps": 9, "interval": 3, "population": 4, "quantile": 0.25},
+        scheduler={"name": "pbt", "max_steps": 9, "interval": 3, "population": 4, "quantile": 0.25,
+                   "generations": 1},
     )  # fmt: skip
     pbt.optimize(pbt_objective, show_progress=False)
     return [itero.report.write_report(s, folder / f"{s.name}.html") for s in (two, pbt)]

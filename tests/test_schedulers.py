@@ -176,7 +176,7 @@ def pbt_objective(trial: itero.Trial) -> None:
 def test_pbt_exploits_top_members_and_records_the_lineage(tmp_path):
     study = itero.create_study(
         "pbt", storage=f"sqlite:///{tmp_path}/s.db", objectives={"loss": "minimize"},
-        sampler={"name": "random", "seed": 1}, scheduler=PBT(max_steps=12, interval=3, population=4, quantile=0.25),
+        sampler={"name": "random", "seed": 1}, scheduler=PBT(max_steps=12, interval=3, population=4, quantile=0.25, generations=1),
     )  # fmt: skip
     study.optimize(pbt_objective, show_progress=False)
     trials = study.trials
@@ -206,6 +206,21 @@ def test_pbt_exploits_top_members_and_records_the_lineage(tmp_path):
     assert expected in shown.stdout
     # Only paused or running members can be resumed or cloned: every other checkpoint was collected.
     assert study.totals().checkpoint_bytes == 0
+
+
+def test_pbt_starts_new_generations_until_the_budget_is_spent(tmp_path):
+    url = f"sqlite:///{tmp_path}/s.db"
+    spec = {"name": "pbt", "max_steps": 12, "interval": 3, "population": 4}
+    common = {"storage": url, "objectives": {"loss": "minimize"}, "sampler": {"name": "random", "seed": 1}}
+    study = itero.create_study("budget", scheduler=spec, **common)
+    study.optimize(pbt_objective, max_steps_total=150, show_progress=False)
+    assert study.totals().steps == 150  # one population is 48 steps and a few clones: the budget is all used
+    fresh = [t for t in study.trials if t.parent_id is None]
+    assert len(fresh) > 8  # three generations and more
+    once = itero.create_study("once", scheduler={**spec, "generations": 1}, **common)
+    once.optimize(pbt_objective, max_steps_total=150, show_progress=False)
+    assert len([t for t in once.trials if t.parent_id is None]) == 4 and once.totals().steps < 150
+    assert repr(once.scheduler).endswith("generations=1)")
 
 
 def test_pbt_explore_perturbs_floats_and_keeps_shapes():
@@ -275,6 +290,7 @@ CONFORMANCE = {
     "hyperband": {"max_steps": 9},
     "bohb": {"max_steps": 9, "min_points": 3},
     "pbt": {"max_steps": 9, "interval": 3, "population": 3},
+    "auto": {"max_steps": 9},
 }
 
 

@@ -102,12 +102,88 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+OPTUNA = ("optuna-tpe-sh", "optuna-tpe-hb")
+OTHERS = ("syne-asha", "syne-bohb", "dehb")
+
+
+def seconds_ratios(runs: list[dict[str, Any]], workers: int = 4) -> dict[str, Any]:
+    """Issue 13's measure for each itero method: per task, the median simulated training seconds to the
+    90th-percentile target over the best Optuna method's (best of TPE + SH and TPE + Hyperband) and over the best
+    of Syne Tune's and DEHB's (methods with at least 10 seeds); then the median over tasks."""
+    med: dict[tuple[str, str], list[float]] = defaultdict(list)
+    regret: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for r in runs:
+        if r["workers"] == workers:
+            med[(r["task"], r["method"])].append(r["to_target"]["p90"]["seconds"])
+            regret[(r["task"], r["method"])].append(r["test_regret"])
+    tasks = sorted({t for t, _ in med})
+    mine = sorted({m for _, m in med if m.startswith("itero-")})
+    out: dict[str, Any] = {}
+    for m in mine:
+        rows = {}
+        for task in tasks:
+            if (task, m) not in med:
+                continue
+
+            def best(names: tuple[str, ...], task: str = task) -> tuple[str, float] | None:
+                got = [(n, float(np.median(med[(task, n)]))) for n in names if len(med.get((task, n), [])) >= 10]
+                return min(got, key=lambda x: x[1]) if got else None
+
+            own = float(np.median(med[(task, m)]))
+            opt, oth = best(OPTUNA), best(OTHERS)
+            rows[task] = {
+                "seeds": len(med[(task, m)]),
+                "seconds": own,
+                "optuna": opt,
+                "ratio_optuna": own / opt[1] if opt else None,
+                "others": oth,
+                "ratio_others": own / oth[1] if oth else None,
+                "test_regret": float(np.median(regret[(task, m)])),
+            }
+        ro = [r["ratio_optuna"] for r in rows.values() if r["ratio_optuna"] is not None]
+        rs = [r["ratio_others"] for r in rows.values() if r["ratio_others"] is not None]
+        out[m] = {
+            "tasks": rows,
+            "median_ratio_optuna": float(np.median(ro)) if ro else None,
+            "worst_ratio_optuna": max(ro) if ro else None,
+            "median_ratio_others": float(np.median(rs)) if rs else None,
+        }
+    return out
+
+
+def ratios_markdown(ratios: dict[str, Any]) -> list[str]:
+    lines = [
+        "## Compute to the 90th percentile, in simulated training seconds (4 workers)",
+        "",
+        "Per task: the median seconds (checkpoint loads included) until the returned configuration reaches the "
+        "table's 90th-percentile validation value, and its ratio to the best Optuna method's median (best of "
+        "TPE + successive halving and TPE + Hyperband) and to the best of Syne Tune ASHA/BOHB and DEHB; below 1 = "
+        "itero needs less. The last row of each method is the median of the ratios over tasks (single-objective "
+        "tables; the peers do not run on the multi-objective one).",
+        "",
+    ]
+    for m, block in ratios.items():
+        lines += [f"**{m}**", "", "| task | seeds | seconds | / best Optuna | / best Syne Tune, DEHB | test regret |"]
+        lines.append("| --- | ---: | ---: | --- | --- | ---: |")
+        for task, r in block["tasks"].items():
+            o = f"{r['ratio_optuna']:.2f} ({r['optuna'][0]})" if r["optuna"] else "—"
+            t = f"{r['ratio_others']:.2f} ({r['others'][0]})" if r["others"] else "—"
+            lines.append(f"| {task} | {r['seeds']} | {r['seconds']:.2f} | {o} | {t} | {r['test_regret']:.3g} |")
+        if block["median_ratio_optuna"] is not None:
+            lines.append(
+                f"| median over tasks | | | {block['median_ratio_optuna']:.2f} (worst "
+                f"{block['worst_ratio_optuna']:.2f}) | {block['median_ratio_others']:.2f} | |"
+            )
+        lines.append("")
+    return lines
+
+
 def _fmt(m: tuple[float, float, float], digits: int = 3) -> str:
     med, lo, hi = m
     return f"{med:.{digits}g} [{lo:.{digits}g}, {hi:.{digits}g}]"
 
 
-def markdown(summary: dict[str, Any], meta: dict[str, Any]) -> str:
+def markdown(summary: dict[str, Any], meta: dict[str, Any], ratios: dict[str, Any] | None = None) -> str:
     lines = [
         "# Replay benchmark: compute to target on recorded learning curves",
         "",
@@ -118,6 +194,8 @@ def markdown(summary: dict[str, Any], meta: dict[str, Any]) -> str:
         "the ratio of median steps (itero/other; below 1 = itero needs less) and the difference of test regrets.",
         "",
     ]
+    if ratios:
+        lines += ratios_markdown(ratios)
     for task, by_workers in summary.items():
         for workers, block in sorted(by_workers.items(), key=lambda kv: int(kv[0])):
             lines += [f"## {task} — {workers} worker{'s' if workers != '1' else ''}", ""]
@@ -200,14 +278,17 @@ def main() -> None:
     if not runs:
         parser.error(f"no runs in {a.runs}: run benchmarks/replay/run.py first")
     summary = summarize(runs)
+    ratios = seconds_ratios(runs)
     meta = {
         "command": "python benchmarks/replay/run.py && python benchmarks/replay/report.py",
         "runs": len(runs),
         "budget": max(r["budget"] for r in runs),
     }
     out_dir = a.runs.parent
-    (out_dir / "replay.json").write_text(json.dumps({"meta": meta, "summary": summary}, indent=1, default=_json))
-    (out_dir / "replay.md").write_text(markdown(summary, meta))
+    (out_dir / "replay.json").write_text(
+        json.dumps({"meta": meta, "ratios": ratios, "summary": summary}, indent=1, default=_json)
+    )
+    (out_dir / "replay.md").write_text(markdown(summary, meta, ratios))
     for p in figures(runs, out_dir):
         print(p)
     print(out_dir / "replay.md")

@@ -34,6 +34,8 @@ ITERO_METHODS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "itero-hyperband": ({"name": "tpe"}, {"name": "hyperband", "min_steps": 1, "eta": 3}),
     "itero-bohb": ({"name": "tpe"}, {"name": "bohb", "min_steps": 1, "eta": 3}),
     "itero-median": ({"name": "tpe"}, {"name": "median"}),
+    "itero-auto": ({"name": "tpe"}, {"name": "auto"}),
+    "itero-auto-random": ({"name": "random"}, {"name": "auto"}),
 }
 DEFAULT_METHOD = "itero-tpe"  # what create_study gives without options: TPE, FIFO
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from itero._spec import build_from_spec
+from itero.schedulers._auto import Auto
 from itero.schedulers._base import BaseScheduler, Decision, Suggestion
 from itero.schedulers._bohb import BOHB
 from itero.schedulers._fifo import FIFO
@@ -24,6 +25,7 @@ SCHEDULERS: dict[str, type[BaseScheduler]] = {
     "hyperband": Hyperband,
     "bohb": BOHB,
     "pbt": PBT,
+    "auto": Auto,
 }
 
 
@@ -38,6 +40,7 @@ __all__ = [
     "FIFO",
     "PBT",
     "SCHEDULERS",
+    "Auto",
     "BaseScheduler",
     "Decision",
     "Hyperband",

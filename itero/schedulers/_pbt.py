@@ -15,8 +15,10 @@ Donors are unfinished members (a finished member's checkpoint is at its end). Ch
 its latest; retired and finished members lose theirs.
 
 Parameters not in ``hyperparams`` are copied from the donor, because its weights only fit the same shapes.
-The study ends when every member has reached ``max_steps`` (or the budget runs out). PBT needs the objective
-to give ``state`` to ``trial.report``.
+When every member of a population has reached ``max_steps``, a new generation of ``population`` fresh members
+starts (proposed by the study's sampler, which has learned from the earlier ones, and ranked against every
+earlier member at the same step), so the study runs until its budget is spent; ``generations=k`` ends it after
+``k`` populations instead. PBT needs the objective to give ``state`` to ``trial.report``.
 
     >>> PBT(max_steps=40, interval=5, population=8)
     PBT(max_steps=40, interval=5, population=8, quantile=0.25)
@@ -54,6 +56,7 @@ class PBT(BaseScheduler):
         resample_probability: float = 0.25,
         hyperparams: Sequence[str] | None = None,
         seed: int = 0,
+        generations: int | None = None,
     ) -> None:
         super().__init__(max_steps)
         check_int("pbt", "interval", interval, 1)
@@ -63,6 +66,8 @@ class PBT(BaseScheduler):
         check_numbers("pbt", "perturb", perturb, 0, low_open=True, expected="a list of positive factors")
         check_names("pbt", "hyperparams", hyperparams, allow_none=True)
         check_int("pbt", "seed", seed, 0)
+        check_int("pbt", "generations", generations, 1, allow_none=True)
+        self.generations = generations
         factors = list(perturb)
         self.interval = interval
         self.population = population
@@ -84,13 +89,16 @@ class PBT(BaseScheduler):
 
     def next(self, history: History) -> Suggestion:
         fresh = sum(1 for t in history.trials if t.parent_id is None and t.state != TrialState.FAILED)
-        if fresh < self.population:
+        if fresh % self.population or fresh == 0:  # the current generation is still being filled
             return Suggestion.start()
         paused = sorted(history.with_state(TrialState.PAUSED), key=lambda t: (t.step, t.number))
         if not paused:
             if history.with_state(TrialState.RUNNING, TrialState.WAITING):
                 return Suggestion.wait()
-            return Suggestion.done(f"all {self.population} members of the population have finished")
+            generation = fresh // self.population
+            if self.generations is not None and generation >= self.generations:
+                return Suggestion.done(f"all {generation} generations of {self.population} members have finished")
+            return Suggestion.start()  # a new generation
         members = history.with_state(*_MEMBERS)
         for t in paused:
             action = self._exploit(history, members, t)
@@ -139,9 +147,10 @@ class PBT(BaseScheduler):
         return name in self.hyperparams
 
     def __repr__(self) -> str:
+        more = "" if self.generations is None else f", generations={self.generations}"
         return (
             f"PBT(max_steps={self.max_steps!r}, interval={self.interval}, population={self.population}, "
-            f"quantile={self.quantile})"
+            f"quantile={self.quantile}{more})"
         )
 
 

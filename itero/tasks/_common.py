@@ -66,10 +66,11 @@ def scheduled_lr(lr: float, step: int, max_steps: int, warmup: int, schedule: st
 
 
 def seed_of(number: int, step: int, stream: int) -> int:
-    """A well-mixed 63-bit seed from (stream, run number, step), as the MLP tasks derive theirs."""
-    from itero.tasks._mlp import _seed
+    """A well-mixed 63-bit seed from (stream, run number, step)."""
+    import numpy as np
 
-    return _seed(number, step, stream)
+    words = np.random.SeedSequence([stream, int(number), int(step)]).generate_state(2, dtype=np.uint32)
+    return (int(words[0]) << 31) ^ int(words[1])
 
 
 def init_params(module: Any, seed: int) -> None:

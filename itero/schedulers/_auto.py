@@ -1,0 +1,169 @@
+"""``auto``: early stopping that learns from the study's own learning curves; nothing to tune.
+
+Every trial starts fresh and is stopped in place (it never pauses, so it needs no checkpoints and works with
+objectives that give no ``state``). At each decision step ``s`` (1, 3, 9, 27, ... below ``max_steps``, or
+below the furthest step a completed trial reached when the scheduler has no ``max_steps``) a trial:
+
+1. stops when its value is not finite (diverged);
+2. stops when, by the study's curves (``itero.curves``: a line from values at ``s`` to final values, with a
+   Student-t prediction interval), the probability that it ends better than the best completed trial is below
+   ``p_stop`` (5%) — before five trials have completed, the same against the best value at the latest decision
+   step with enough curves;
+3. stops when it is outside the best third of the trials that reached ``s`` — only while ranks at ``s`` predict
+   ranks at the end (Spearman's correlation ≥ 0.5 once 5 trials reached both, as ASHA's ``rank_check``), so that
+   on curves that cross the slow starters are not cut.
+
+Rule 2 becomes stricter as the incumbent improves, and only ever acts with evidence from the study itself; rule 3
+screens cheaply before there is any. With several objectives, rule 2 is skipped and rule 3 ranks by non-dominated
+rank then crowding distance.
+
+    >>> Auto(max_steps=30).decision_steps()
+    [1, 3, 9, 27]
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from itero._ranking import rank_order
+from itero._validation import check_float
+from itero.curves import Fit, fit, log_scale
+from itero.schedulers._base import BaseScheduler, Decision
+from itero.schedulers._halving import MIN_CORRELATION, rank_correlation
+from itero.schedulers._rungs import crossed_at, loss_vector, report_at, rung_steps, rung_table
+from itero.trial import FrozenTrial, History, TrialState
+
+KEEP = 3  # rule 3 keeps the best ceil(n / KEEP) of a decision step
+
+
+class Auto(BaseScheduler):
+    """Stop trials that cannot catch up, judged by the study's own curves (see the module docstring).
+
+    ``max_steps``: the step at which a trial is complete; ``p_stop``: rule 2's threshold.
+    """
+
+    name = "auto"
+
+    def __init__(self, max_steps: int | None = None, p_stop: float = 0.05) -> None:
+        super().__init__(max_steps)
+        check_float("auto", "p_stop", p_stop, 0.0, 1.0)
+        self.p_stop = p_stop
+        self._cache: tuple[History | None, int, dict[tuple[str, int, int], object]] = (None, -1, {})
+        self._rows: tuple[History | None, int, dict[int, tuple[int, int, np.ndarray]]] = (None, 0, {})
+
+    def decision_steps(self, final: int | None = None) -> list[int]:
+        """The steps at which trials are judged: powers of 3 below the final step."""
+        return rung_steps(1, KEEP, final or self.max_steps)
+
+    def final_step(self, history: History) -> int | None:
+        """``max_steps``, else the furthest step a completed trial reached (an objective that sets its own
+        ``trial.steps(max_steps=...)``), else None."""
+        if self.max_steps is not None:
+            return self.max_steps
+        return max((t.step for t in history.with_state(TrialState.COMPLETE)), default=None)
+
+    def decide(self, history: History, trial: FrozenTrial, step: int, *, can_pause: bool = True) -> Decision:
+        final = self.final_step(history)
+        steps = self.decision_steps(final)
+        k = crossed_at(trial, step, steps)
+        if k is None:
+            return Decision.CONTINUE
+        at = steps[k]
+        mine = loss_vector(history, report_at(trial, at))
+        if not all(map(math.isfinite, mine)):
+            return Decision.STOP
+        if final is None or at >= final:
+            return Decision.CONTINUE
+        if not history.is_multi_objective:
+            p = self.prob_catches_up(history, trial, at, mine[0])
+            if p is not None and p < self.p_stop:
+                return Decision.STOP
+        if self._reliable(history, at, final) and not self._in_top(history, trial, at):
+            return Decision.STOP
+        return Decision.CONTINUE
+
+    def prob_catches_up(self, history: History, trial: FrozenTrial, step: int, value: float) -> float | None:
+        """P(a trial whose first-objective loss at ``step`` is ``value`` is, at a later step, below the best
+        loss any other trial had there), for the latest step (the final one first, then later decision steps)
+        with a curve fit from ``step``; None when there is none."""
+        final = self.final_step(history)
+        if final is None:
+            return None
+        steps = [*self.decision_steps(final), final]
+        later = [s for s in steps if s > step]
+        rows = self._row_cache(history, final)
+        table = self._memo(history, ("table", final, 0), lambda: _Curves(history, steps, rows))
+        assert isinstance(table, _Curves)
+        for target in reversed(later):
+            model = self._memo(history, ("fit", step, target), functools.partial(table.fit, step, target))
+            leader = table.leader(target, exclude=trial.id)
+            if isinstance(model, Fit) and leader is not None:
+                return model.predict(float(table.scale(np.array([value]))[0])).prob_below(leader)
+        return None
+
+    def _row_cache(self, history: History, final: int) -> dict[int, tuple[int, int, np.ndarray]]:
+        """Each trial's row of ``_Curves``, kept while the trial has no new reports (same study, same steps)."""
+        if self._rows[0] is not history or self._rows[1] != final:
+            self._rows = (history, final, {})
+        return self._rows[2]
+
+    def _reliable(self, history: History, step: int, final: int) -> bool:
+        rho = self._memo(history, ("rho", step, final), lambda: rank_correlation(history, step, final))
+        return isinstance(rho, float) and rho >= MIN_CORRELATION
+
+    def _in_top(self, history: History, trial: FrozenTrial, step: int) -> bool:
+        members = [t for t in history.trials if t.id != trial.id] + [trial]
+        reached, points = rung_table(history, members, step)
+        quota = math.ceil(len(reached) / KEEP)
+        return any(reached[i].id == trial.id for i in rank_order(points)[:quota])
+
+    def _memo(self, history: History, key: tuple[str, int, int], compute: Callable[[], object]) -> object:
+        seen, version, cache = self._cache
+        if seen is not history or version != history.version:
+            cache = {}
+            self._cache = (history, history.version, cache)
+        if key not in cache:
+            cache[key] = compute()
+        return cache[key]
+
+    def __repr__(self) -> str:
+        return f"Auto(max_steps={self.max_steps!r}, p_stop={self.p_stop})"
+
+
+class _Curves:
+    """The study's first-objective losses at the decision steps and ``max_steps``, on the curve model's scale:
+    ``values[i, j]`` is trial ``ids[i]``'s at ``steps[j]`` (NaN where it did not get there)."""
+
+    def __init__(self, history: History, steps: list[int], rows: dict[int, tuple[int, int, np.ndarray]]) -> None:
+        sign, name = history.directions_signs[0], history.objective_names[0]
+        self.steps = sorted(set(steps))
+        self.ids = [t.id for t in history.trials]
+        out = []
+        for t in history.trials:
+            got = rows.get(t.id)
+            if got is None or got[0] != t.step or got[1] != len(t.reports):  # new reports since: read it again
+                row = np.full(len(self.steps), np.nan)
+                for j, s in enumerate(self.steps):
+                    m = report_at(t, s)
+                    v = None if m is None else m.get(name)
+                    if v is not None and math.isfinite(v):
+                        row[j] = sign * v
+                got = rows[t.id] = (t.step, len(t.reports), row)
+            out.append(got[2])
+        raw = np.array(out).reshape(len(out), len(self.steps))
+        self.scale = log_scale(raw.reshape(-1))
+        with np.errstate(all="ignore"):
+            self.values = self.scale(raw)
+
+    def fit(self, early: int, late: int) -> Fit | None:
+        a, b = self.steps.index(early), self.steps.index(late)
+        return fit(self.values[:, a], self.values[:, b])
+
+    def leader(self, step: int, exclude: int) -> float | None:
+        col = self.values[:, self.steps.index(step)]
+        ok = np.isfinite(col) & (np.asarray(self.ids) != exclude)
+        return float(col[ok].min()) if ok.any() else None
