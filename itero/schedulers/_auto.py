@@ -5,8 +5,8 @@ objectives that give no ``state``). At each decision step ``s`` (1, 3, 9, 27, ..
 below the furthest step a completed trial reached when the scheduler has no ``max_steps``) a trial:
 
 1. stops when its value is not finite (diverged);
-2. stops when, by the study's curves (``itero.curves``: a line from values at ``s`` to final values, with a
-   Student-t prediction interval), the probability that it ends better than the best completed trial is below
+2. stops when, by the study's curves (``itero.curves``: a line from values at ``s`` to final values, with
+   conformal prediction intervals from its leave-one-out errors), the probability that it ends better than the best completed trial is below
    ``p_stop`` (5%) — before five trials have completed, the same against the best value at the latest decision
    step with enough curves;
 3. stops when it is outside the best third of the trials that reached ``s`` — only while ranks at ``s`` predict
