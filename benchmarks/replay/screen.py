@@ -27,11 +27,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.replay import simulate  # noqa: E402
+from benchmarks.replay.report import OPTUNA, OTHERS  # noqa: E402
 from benchmarks.replay.run import OUT, TABLES, applies, table_of  # noqa: E402
 from benchmarks.replay.score import score  # noqa: E402
-
-OPTUNA = ("optuna-tpe-sh", "optuna-tpe-hb")
-OTHERS = ("syne-asha", "syne-bohb", "dehb")
 
 
 def peer_medians(path: Path, workers: int, target: str = "p90") -> dict[tuple[str, str], float]:
