@@ -120,7 +120,7 @@ def seconds_ratios(runs: list[dict[str, Any]], workers: int = 4) -> dict[str, An
     mine = sorted({m for _, m in med if m.startswith("itero-")})
     out: dict[str, Any] = {}
     for m in mine:
-        rows = {}
+        rows: dict[str, dict[str, Any]] = {}
         for task in tasks:
             if (task, m) not in med:
                 continue

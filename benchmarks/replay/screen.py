@@ -4,10 +4,11 @@
         --variant asha-norank '{"name": "tpe"}' '{"name": "asha", "min_steps": 1, "eta": 3, "rank_check": false}'
 
 Each variant (a name, a sampler spec and a scheduler spec, as ``create_study`` takes them) runs on every table
-with ``--workers`` simulated workers for ``--seeds`` seeds. Printed per task: the median simulated seconds to the
-90th-percentile target and its ratio to the best Optuna method's median (best of TPE + successive halving and
-TPE + Hyperband, from ``benchmarks/results/replay/runs.jsonl``, same workers) and to the best of Syne Tune and
-DEHB; the median test regret; then the median of the ratios over tasks (the target of issue 13). This is for
+with ``--workers`` simulated workers for ``--seeds`` seeds, and is printed as ``report.py`` prints itero's methods
+(as ``itero-NAME``): per task the median simulated seconds to the 90th-percentile target, its ratio to the best
+Optuna method and to the best of Syne Tune and DEHB (their committed runs in
+``benchmarks/results/replay/runs.jsonl``, same workers), the median test regret, and the median of the ratios
+over tasks (the target of issue 13). This is for
 choosing among variants; the committed comparison is ``run.py`` + ``report.py`` with 50 seeds.
 """
 
@@ -16,9 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
-import statistics
 import sys
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -27,19 +26,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.replay import simulate  # noqa: E402
-from benchmarks.replay.report import OPTUNA, OTHERS  # noqa: E402
-from benchmarks.replay.run import OUT, TABLES, applies, table_of  # noqa: E402
+from benchmarks.replay.report import load, ratios_markdown, seconds_ratios  # noqa: E402
+from benchmarks.replay.run import OUT, TABLES, table_of  # noqa: E402
 from benchmarks.replay.score import score  # noqa: E402
-
-
-def peer_medians(path: Path, workers: int, target: str = "p90") -> dict[tuple[str, str], float]:
-    """Median seconds to ``target`` per (task, method) in the committed runs."""
-    runs: dict[tuple[str, str], list[float]] = defaultdict(list)
-    for line in path.read_text().splitlines():
-        r = json.loads(line)
-        if r["workers"] == workers:
-            runs[(r["task"], r["method"])].append(r["to_target"][target]["seconds"])
-    return {k: statistics.median(v) for k, v in runs.items()}
 
 
 def _one(job: tuple[str, str, dict[str, Any], dict[str, Any], int, int, float]) -> tuple[str, str, dict[str, Any]]:
@@ -68,31 +57,9 @@ def main() -> None:
     ]
     with multiprocessing.Pool(args.jobs) as pool:
         results = pool.map(_one, jobs, chunksize=1)
-    peers = peer_medians(OUT, args.workers)
-    by: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-    for name, task, s in results:
-        by[(name, task)].append(s)
-    for name, _, _ in variants:
-        ratios_o, ratios_s = [], []
-        print(f"\n{name}")
-        for task in args.tasks:
-            rs = by[(name, task)]
-            med = statistics.median(r["to_target"]["p90"]["seconds"] for r in rs)
-            regret = statistics.median(r["test_regret"] for r in rs)
-            opt = min((peers[(task, m)] for m in OPTUNA if (task, m) in peers), default=None)
-            oth = min((peers[(task, m)] for m in OTHERS if (task, m) in peers), default=None)
-            ro = med / opt if opt else float("nan")
-            rs_ = med / oth if oth else float("nan")
-            if opt and applies("optuna-tpe-sh", task):
-                ratios_o.append(ro)
-            if oth:
-                ratios_s.append(rs_)
-            reached = sum(r["reached"]["p90"] for r in rs)
-            print(f"  {task:15s} p90 s {med:8.2f} ({reached}/{len(rs)})  /optuna {ro:5.2f}  /syne+dehb {rs_:5.2f}"
-                  f"  test regret {regret:.4g}")  # fmt: skip
-        if ratios_o:
-            print(f"  median ratio over tasks: /optuna {statistics.median(ratios_o):.2f}"
-                  f"  /syne+dehb {statistics.median(ratios_s):.2f}  worst /optuna {max(ratios_o):.2f}")  # fmt: skip
+    committed = [r for r in load(OUT) if not r["method"].startswith("itero-")]  # the peers' runs
+    mine = [{"task": task, "method": f"itero-{name}", "workers": args.workers, **s} for name, task, s in results]
+    print("\n".join(ratios_markdown(seconds_ratios(committed + mine, args.workers))))
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ from itero._ranking import rank_order
 from itero._validation import check_float
 from itero.curves import Fit, fit, log_scale
 from itero.schedulers._base import BaseScheduler, Decision
-from itero.schedulers._halving import MIN_CORRELATION, rank_correlation
+from itero.schedulers._halving import MIN_CORRELATION, rank_agreement
 from itero.schedulers._rungs import crossed_at, loss_vector, report_at, rung_steps, rung_table
 from itero.trial import FrozenTrial, History, TrialState
 
@@ -79,10 +79,12 @@ class Auto(BaseScheduler):
         if final is None or at >= final:
             return Decision.CONTINUE
         if not history.is_multi_objective:
-            p = self.prob_catches_up(history, trial, at, mine[0])
+            p = self._prob_catches_up(history, final, trial, at, mine[0])
             if p is not None and p < self.p_stop:
                 return Decision.STOP
-        if self._reliable(history, at, final) and not self._in_top(history, trial, at):
+        if self._curves(history, final).rank_agreement(at, final) >= MIN_CORRELATION and not self._in_top(
+            history, trial, at
+        ):
             return Decision.STOP
         return Decision.CONTINUE
 
@@ -91,29 +93,28 @@ class Auto(BaseScheduler):
         loss any other trial had there), for the latest step (the final one first, then later decision steps)
         with a curve fit from ``step``; None when there is none."""
         final = self.final_step(history)
-        if final is None:
-            return None
-        steps = [*self.decision_steps(final), final]
-        later = [s for s in steps if s > step]
-        rows = self._row_cache(history, final)
-        table = self._memo(history, ("table", final, 0), lambda: _Curves(history, steps, rows))
-        assert isinstance(table, _Curves)
-        for target in reversed(later):
+        return None if final is None else self._prob_catches_up(history, final, trial, step, value)
+
+    def _prob_catches_up(
+        self, history: History, final: int, trial: FrozenTrial, step: int, value: float
+    ) -> float | None:
+        table = self._curves(history, final)
+        for target in reversed([s for s in table.steps if s > step]):
             model = self._memo(history, ("fit", step, target), functools.partial(table.fit, step, target))
             leader = table.leader(target, exclude=trial.id)
             if isinstance(model, Fit) and leader is not None:
                 return model.predict(float(table.scale(np.array([value]))[0])).prob_below(leader)
         return None
 
-    def _row_cache(self, history: History, final: int) -> dict[int, tuple[int, int, np.ndarray]]:
-        """Each trial's row of ``_Curves``, kept while the trial has no new reports (same study, same steps)."""
+    def _curves(self, history: History, final: int) -> _Curves:
+        """The study's curves at the decision steps and ``final`` (rebuilt when the study changes; each trial's
+        row is read again only when it has new reports)."""
         if self._rows[0] is not history or self._rows[1] != final:
             self._rows = (history, final, {})
-        return self._rows[2]
-
-    def _reliable(self, history: History, step: int, final: int) -> bool:
-        rho = self._memo(history, ("rho", step, final), lambda: rank_correlation(history, step, final))
-        return isinstance(rho, float) and rho >= MIN_CORRELATION
+        rows, steps = self._rows[2], [*self.decision_steps(final), final]
+        table = self._memo(history, ("curves", final, 0), lambda: _Curves(history, steps, rows))
+        assert isinstance(table, _Curves)
+        return table
 
     def _in_top(self, history: History, trial: FrozenTrial, step: int) -> bool:
         members = [t for t in history.trials if t.id != trial.id] + [trial]
@@ -154,14 +155,20 @@ class _Curves:
                         row[j] = sign * v
                 got = rows[t.id] = (t.step, len(t.reports), row)
             out.append(got[2])
-        raw = np.array(out).reshape(len(out), len(self.steps))
-        self.scale = log_scale(raw.reshape(-1))
+        self.raw = np.array(out).reshape(len(out), len(self.steps))
+        self.scale = log_scale(self.raw.reshape(-1))
         with np.errstate(all="ignore"):
-            self.values = self.scale(raw)
+            self.values = self.scale(self.raw)
 
     def fit(self, early: int, late: int) -> Fit | None:
         a, b = self.steps.index(early), self.steps.index(late)
         return fit(self.values[:, a], self.values[:, b])
+
+    def rank_agreement(self, early: int, late: int) -> float:
+        """Spearman's correlation of the values at ``early`` and ``late`` (as ASHA's rank check computes it)."""
+        a, b = self.raw[:, self.steps.index(early)], self.raw[:, self.steps.index(late)]
+        ok = np.isfinite(a) & np.isfinite(b)
+        return rank_agreement(a[ok].tolist(), b[ok].tolist())
 
     def leader(self, step: int, exclude: int) -> float | None:
         col = self.values[:, self.steps.index(step)]

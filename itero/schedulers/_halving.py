@@ -22,6 +22,7 @@ ends (complete, stopped, failed) loses its own.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -144,8 +145,14 @@ def rank_correlation(history: History, step: int, final: int) -> float:
         if math.isfinite(a[name]) and math.isfinite(b[name]):
             early.append(sign * a[name])
             late.append(sign * b[name])
+    return rank_agreement(early, late)
+
+
+def rank_agreement(early: Sequence[float], late: Sequence[float]) -> float:
+    """Spearman's correlation between paired finite values (1.0 while there are fewer than ``MIN_PAIRS`` pairs
+    or either side is constant: no evidence of crossing)."""
     if len(early) < MIN_PAIRS or len(set(early)) == 1 or len(set(late)) == 1:
-        return 1.0  # too few pairs, or constant values: no evidence of crossing
+        return 1.0
     from scipy.stats import spearmanr
 
     rho = float(spearmanr(early, late).statistic)
