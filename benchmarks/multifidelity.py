@@ -316,6 +316,7 @@ class _Recorder:
 def methods(bench: Bench, seed: int, pbt_population: int) -> dict[str, Callable[..., None]]:
     tpe = {"name": "tpe", "seed": seed}
     out: dict[str, Callable[..., None]] = {
+        "itero-auto": lambda *a: run_itero(*a, scheduler={"name": "auto", "max_steps": T_MAX}, sampler=tpe),
         "itero-asha": lambda *a: run_itero(*a, scheduler={"name": "asha", "max_steps": T_MAX, "eta": ETA}, sampler=tpe),
         "itero-asha-share": lambda *a: run_itero(
             *a,

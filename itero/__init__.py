@@ -20,7 +20,7 @@ from itero.exceptions import ConfigError, DataVersionWarning, IteroError, SpaceE
 if TYPE_CHECKING:
     from itero import samplers, schedulers, tracking
     from itero.executors import Trial
-    from itero.study import Study, create_study, load_study
+    from itero.study import Study, create_study, delete_study, load_study
     from itero.tracking import track_dataset
     from itero.trial import FrozenTrial, TrialState
 
@@ -41,6 +41,7 @@ __all__ = [
     "TrialState",
     "__version__",
     "create_study",
+    "delete_study",
     "load_study",
     "samplers",
     "schedulers",
@@ -51,10 +52,10 @@ __all__ = [
 
 def _import_lazily(name: str) -> Any:
     """Import a public name on first use; it then stays a module attribute, so later lookups skip this."""
-    if name in ("Study", "create_study", "load_study"):
-        from itero.study import Study, create_study, load_study
+    if name in ("Study", "create_study", "delete_study", "load_study"):
+        from itero.study import Study, create_study, delete_study, load_study
 
-        globals().update(Study=Study, create_study=create_study, load_study=load_study)
+        globals().update(Study=Study, create_study=create_study, delete_study=delete_study, load_study=load_study)
     elif name == "Trial":
         from itero.executors import Trial
 

@@ -25,10 +25,11 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 from itero.exceptions import ConfigError
 from itero.samplers import BaseSampler, make_sampler
 from itero.schedulers import BaseScheduler, make_scheduler
-from itero.space import Distribution, parse_space
+from itero.space import Distribution, check_names, named_settings, parse_space
 from itero.store import url_backend
 from itero.study import DEFAULT_STORAGE, Study, check_objectives, create_study
 from itero.tracking import intensity
+from itero.trial import TrialState
 
 logger = logging.getLogger("itero")
 
@@ -60,10 +61,11 @@ class StudyConfig(BaseModel):
     params: dict[str, Any] | None = None
     space: dict[str, Any] | None = None
     sampler: str | dict[str, Any] = "tpe"
-    scheduler: str | dict[str, Any] = "fifo"
+    scheduler: str | dict[str, Any] = "auto"
     budget: BudgetConfig | None = None
     n_jobs: _Count = 1
     share_weights: list[str] | None = None
+    warm_start: list[str | dict[str, str]] | None = None
     tracking: bool = True
     region: Annotated[str, Field(min_length=1)] | None = None
 
@@ -94,6 +96,7 @@ _EXPECTED = {
     "region": "an ISO 3166 country code such as FRA or US, or world (the grid's carbon intensity)",
     "n_jobs": "an integer >= 1",
     "share_weights": "a list of the parameter names that shape the model, e.g. [width, depth, optimizer]",
+    "warm_start": "a list of earlier studies: names in this storage or {study: NAME, storage: URL}",
 }
 _ALLOWED_KEYS = {"": list(StudyConfig.model_fields), "budget": list(BudgetConfig.model_fields)}
 
@@ -250,6 +253,11 @@ def validate(config: StudyConfig) -> ResolvedConfig:
     objective, task = _resolve_task(config.task, src)
     directions = _resolve_objectives(config.objectives, task, src)
     space = _resolve_space(config.space, src)
+    if task is not None and task.space:
+        names = task.param_names()
+        _with_source(
+            src, lambda: check_names(named_settings(config.params, config.space), names, f"task {task.name!r}")
+        )
     sampler = _with_source(src, lambda: make_sampler(config.sampler))
     scheduler = _with_source(src, lambda: make_scheduler(config.scheduler))
     _with_source(src, lambda: sampler.check_objectives(directions))
@@ -354,8 +362,9 @@ def plan_run(budget: BudgetConfig | None, study: Study) -> RunPlan:
     n_trials = max_steps = timeout = energy = None
     if budget.trials is not None:
         n_trials = budget.trials - totals.trials
-        if n_trials <= 0:
+        if n_trials <= 0 and not study.history.with_state(TrialState.WAITING, TrialState.PAUSED):
             return _used_up(f"budget.trials: the study has {totals.trials} of {budget.trials} trials")
+        n_trials = max(n_trials, 0)  # no new trial; the started ones are still finished
     if budget.steps is not None:
         max_steps = budget.steps - totals.steps
         if max_steps <= 0:
@@ -369,7 +378,10 @@ def plan_run(budget: BudgetConfig | None, study: Study) -> RunPlan:
         energy = budget.energy_kwh - totals.energy_kwh
         if energy <= 0:
             return _used_up(f"budget.energy_kwh: the study used {totals.energy_kwh:.4g} of {budget.energy_kwh:g} kWh")
-    return RunPlan(n_trials, max_steps, timeout, max_energy_kwh=energy)
+    note = None
+    if n_trials == 0:
+        note = f"budget.trials: the study has all {budget.trials} trials; finishing those it started"
+    return RunPlan(n_trials, max_steps, timeout, note=note, max_energy_kwh=energy)
 
 
 def _used_up(reason: str) -> RunPlan:
@@ -398,6 +410,7 @@ def run_config(
         space=resolved.space,
         load_if_exists=True,
         share_weights=cfg.share_weights,
+        warm_start_from=cfg.warm_start,
         tracking=cfg.tracking,
         region=cfg.region,
     )

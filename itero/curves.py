@@ -53,6 +53,10 @@ class Prediction:
         below = int(np.searchsorted(self.errors, x - self.mean, side="left"))
         return min(1.0, (below + 1) / (len(self.errors) + 1))
 
+    def expected_improvement(self, x: float) -> float:
+        """E[max(0, x - final value)]: how far below ``x`` the final value is expected to end, over the errors."""
+        return float(expected_improvements(np.array([x - self.mean]), np.asarray(self.errors))[0])
+
     def interval(self, level: float) -> tuple[float, float]:
         """The central interval holding the final value with probability ``level`` (error quantiles at
         (1 -+ level) / 2, widened by (n + 1) / n for the finite sample)."""
@@ -103,6 +107,14 @@ def fit(early: Sequence[float] | np.ndarray, final: Sequence[float] | np.ndarray
     return Fit(intercept, slope, tuple(errors.tolist()), n, x_max)
 
 
+def expected_improvements(gaps: np.ndarray, errors: np.ndarray) -> np.ndarray:
+    """For each ``gap`` (incumbent minus predicted mean), the mean of max(0, gap - e) over the sorted ``errors``
+    (O(log n) each, by prefix sums)."""
+    prefix = np.concatenate([[0.0], np.cumsum(errors)])
+    below = np.searchsorted(errors, gaps, side="left")
+    return (below * gaps - prefix[below]) / max(len(errors), 1)
+
+
 def _inliers(v: np.ndarray) -> np.ndarray:
     """Values within ``OUTLIER`` median absolute deviations of the median (all of them when the MAD is 0)."""
     if len(v) == 0:
@@ -126,4 +138,4 @@ def log_scale(values: Sequence[float] | np.ndarray) -> Callable[[np.ndarray], np
     return lambda a: a
 
 
-__all__ = ["MIN_PAIRS", "OUTLIER", "Fit", "Prediction", "fit", "log_scale"]
+__all__ = ["MIN_PAIRS", "OUTLIER", "Fit", "Prediction", "expected_improvements", "fit", "log_scale"]

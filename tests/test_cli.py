@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -54,8 +55,8 @@ def url(db: Path) -> str:
     return f"sqlite:///{db}"
 
 
-def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
-    return CliRunner().invoke(app, list(args), env={"COLUMNS": "200", **(env or {})})
+def invoke(*args: str, env: dict[str, str | None] | None = None, input: str | None = None) -> Result:
+    return CliRunner().invoke(app, list(args), env={"COLUMNS": "200", **(env or {})}, input=input)
 
 
 def write_study(tmp_path: Path, url: str, body: str, name: str = "study.yaml") -> Path:
@@ -120,6 +121,23 @@ def test_storage_that_cannot_be_opened(tmp_path: Path) -> None:
         assert result.stderr.startswith("error: ") and storage in result.stderr
 
 
+def test_a_damaged_database_is_one_line_naming_the_file(tmp_path: Path) -> None:
+    (tmp_path / "bad.db").write_text("not a database, only text " * 40)
+    for command in (["ls"], ["show", "quad"], ["run", str(write_study(tmp_path, "sqlite:///bad.db", QUAD))]):
+        result = invoke(*command, "--storage", "sqlite:///bad.db") if command[0] != "run" else invoke(*command)
+        assert result.exit_code == 2, result.output
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and "bad.db is not an SQLite database or is damaged" in lines[0], lines
+        assert "restore it from a copy" in lines[0]
+
+
+def test_a_read_only_database_says_what_to_do() -> None:
+    from itero.store._engine import cannot_open
+
+    line = cannot_open("sqlite:////data/itero.db", "attempt to write a readonly database")
+    assert "/data/itero.db cannot be written" in line and "make the file and its folder writable" in line
+
+
 def test_reading_a_missing_sqlite_file_does_not_create_it(tmp_path: Path, url: str, db: Path) -> None:
     result = invoke("ls", "--storage", url)
     assert result.exit_code == 0 and "no database at" in result.stderr
@@ -133,7 +151,7 @@ def test_reading_a_missing_sqlite_file_does_not_create_it(tmp_path: Path, url: s
 
 # ------------------------------------------------------------------------------------------- real runs
 def test_run_resume_ls_show_best(tmp_path: Path, url: str) -> None:
-    path = write_study(tmp_path, url, QUAD + "sampler: {name: random, seed: 0}\nbudget: {trials: 6}\n")
+    path = write_study(tmp_path, url, QUAD + "sampler: {name: random, seed: 0}\nscheduler: fifo\nbudget: {trials: 6}\n")
     result = invoke("run", str(path), "--no-progress")
     assert result.exit_code == 0, result.output
     study = itero.load_study("quad", storage=url)
@@ -196,15 +214,27 @@ def test_failing_objective_exits_1_with_its_error(tmp_path: Path, url: str) -> N
     assert result.exit_code == 1
     assert "no COMPLETE trial" in result.stderr and "FAILED 2" in result.stderr
     assert "the objective is broken [on purpose]" in result.stderr
+    assert "Traceback" not in result.stderr  # without -v, one line per failure
     result = invoke("show", "quad", "--storage", url)
     assert result.exit_code == 0 and "FAILED" in result.stdout and "broken [on purpose]" in result.stdout
+    result = invoke("show", "quad", "--storage", url, "--trial", "1")
+    assert result.exit_code == 0 and "trial #1" in result.stdout and "FAILED" in result.stdout
+    # The whole traceback, down to the line of the objective that raised.
+    assert "Traceback (most recent call last)" in result.stdout and 'obj.py", line' in result.stdout
+    assert "in broken" in result.stdout and "RuntimeError: the objective is broken [on purpose]" in result.stdout
+    result = invoke("show", "quad", "--storage", url, "--trial", "7")
+    assert result.exit_code == 2 and "has no trial 7 (its trials: 0 to 1)" in result.stderr
+    path.write_text(path.read_text().replace("trials: 2", "trials: 3"))
+    result = invoke("-v", "run", str(path), "--no-progress")
+    assert "Trial 2 traceback:" in result.stderr and "in broken" in result.stderr
 
 
 def test_no_budget_runs_the_default_and_verbose_logs_trials(tmp_path: Path, url: str) -> None:
     path = write_study(tmp_path, url, QUAD)
     result = invoke("-v", "run", str(path), "--no-progress")
     assert result.exit_code == 0, result.output
-    assert "no budget given: running 20 trials" in result.stderr and "Trial 19 complete" in result.stderr
+    assert "no budget given: running 20 trials" in result.stderr  # and the default scheduler, auto
+    assert re.search(r"Trial 19 (complete|pruned) after step", result.stderr)
     assert len(itero.load_study("quad", storage=url).trials) == 20
 
 
@@ -212,6 +242,94 @@ def test_tasks_lists_the_built_in_tasks() -> None:
     result = invoke("tasks")
     assert result.exit_code == 0
     assert "digits-mlp" in result.stdout and "supervised" in result.stdout and "val_acc ↑" in result.stdout
+
+
+def test_rm_asks_then_deletes_and_gc_frees_unusable_checkpoints(tmp_path: Path, url: str) -> None:
+    path = write_study(tmp_path, url, QUAD + "scheduler: {name: asha, max_steps: 3, eta: 3}\nbudget: {trials: 6}\n")
+    assert invoke("run", str(path), "--no-progress").exit_code == 0
+    result = invoke("rm", "quad", "--storage", url, input="n\n")
+    assert (
+        result.exit_code == 1
+        and "Delete study 'quad': 6 trials" in result.stderr
+        and "nothing deleted" in result.stderr
+    )
+    result = invoke("gc", "--storage", url)
+    assert result.exit_code == 0 and "freed" in result.stdout
+    result = invoke("rm", "quad", "--storage", url, "--yes")
+    assert result.exit_code == 0 and "deleted study 'quad'" in result.stdout
+    assert "no study named 'quad'" in invoke("show", "quad", "--storage", url).stderr
+    assert invoke("rm", "quad", "--storage", url, "--yes").exit_code == 2
+
+
+def test_show_filters_sorts_and_does_not_wrap_when_piped(tmp_path: Path, url: str) -> None:
+    path = write_study(tmp_path, url, QUAD + "sampler: {name: random, seed: 1}\nscheduler: fifo\nbudget: {trials: 6}\n")
+    assert invoke("run", str(path), "--no-progress").exit_code == 0
+    study = itero.load_study("quad", storage=url)
+    best = sorted(study.trials, key=lambda t: t.metrics["loss"])
+    result = invoke("show", "quad", "--storage", url, "--sort", "best", "--limit", "2")
+    assert result.exit_code == 0 and "trials (2 of 6, by best, --limit 0 shows all)" in result.stdout
+    rows = [line for line in result.stdout.splitlines() if line.startswith("│")]
+    assert [row.split("│")[1].strip() for row in rows] == [str(t.number) for t in best[:2]]
+    result = invoke("show", "quad", "--storage", url, "--state", "failed")
+    assert result.exit_code == 0 and "trials (0 of 0 FAILED)" in result.stdout
+    assert (
+        "got DONE; expected one of WAITING, RUNNING"
+        in invoke("show", "quad", "--storage", url, "--state", "DONE").stderr
+    )
+    assert "--sort: got 'loss'" in invoke("show", "quad", "--storage", url, "--sort", "loss").stderr
+    # Piped (no terminal, no COLUMNS): each row on one line, however long its cells.
+    (tmp_path / "wide.py").write_text(
+        "def objective(trial):\n"
+        "    return sum(trial.suggest_float(f'a_rather_long_parameter_name_{i}', 0.0, 1.0) for i in range(6))\n"
+    )
+    wide = write_study(
+        tmp_path,
+        url,
+        "task: wide.py:objective\nobjectives: {loss: minimize}\nscheduler: fifo\nbudget: {trials: 9}\n",
+        "w.yaml",
+    )
+    assert invoke("run", str(wide), "--no-progress").exit_code == 0
+    piped = invoke("show", "quad", "--storage", url, env={"COLUMNS": None})
+    rows = [line for line in piped.stdout.splitlines() if line.startswith("│")]
+    assert len(rows) == 9 and all("a_rather_long_parameter_name_5=" in row for row in rows[6:]), rows
+
+
+def test_a_trial_given_back_by_ctrl_c_is_finished_by_the_next_run_within_the_trial_budget(tmp_path: Path, url: str):
+    (tmp_path / "once.py").write_text(
+        "import pathlib\n"
+        "def objective(trial):\n"
+        "    x = trial.suggest_float('x', 0.0, 1.0)\n"
+        "    for step in trial.steps(max_steps=3):\n"
+        "        if step == 2 and not pathlib.Path('interrupted').exists():\n"
+        "            pathlib.Path('interrupted').write_text('1')\n"
+        "            raise KeyboardInterrupt\n"
+        "        trial.report(step, {'loss': x + 1.0 / step})\n"
+    )
+    path = write_study(tmp_path, url, "task: once.py:objective\nobjectives: {loss: minimize}\nbudget: {trials: 1}\n")
+    assert invoke("run", str(path), "--no-progress").exit_code == 130
+    assert [t.state for t in itero.load_study("quad", storage=url).trials] == [itero.TrialState.WAITING]
+    result = invoke("run", str(path), "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert "the study has all 1 trials; finishing those it started" in result.stderr
+    assert [t.state for t in itero.load_study("quad", storage=url).trials] == [itero.TrialState.COMPLETE]
+    result = invoke("run", str(path), "--no-progress")  # now nothing is left: used up
+    assert "budget used up" in result.stderr
+
+
+def test_misspelt_names_under_params_or_space_are_config_errors(tmp_path: Path, url: str) -> None:
+    # A built-in task declares its parameters: the mistake is caught before anything runs.
+    body = "task: digits-mlp\nparams: {optimiser: adam}\nspace: {learning_rate: {low: 0.001, high: 0.1}}\n"
+    result = invoke("run", str(write_study(tmp_path, url, body)), "--no-progress")
+    assert result.exit_code == 2, result.output
+    assert "params.optimiser: task 'digits-mlp' never suggests 'optimiser' (did you mean 'optimizer'?)" in result.stderr
+    assert "space.learning_rate: task 'digits-mlp' never suggests 'learning_rate'" in result.stderr
+    assert no_database_files(tmp_path)
+    # A user's function: after its first trial, the study stops with the same message (and keeps that trial).
+    body = QUAD + "space: {xx: {low: 0.0, high: 1.0}}\nbudget: {trials: 5}\n"
+    result = invoke("run", str(write_study(tmp_path, url, body, name="own.yaml")), "--no-progress")
+    assert result.exit_code == 2, result.output
+    assert "space.xx: the objective never suggests 'xx' (did you mean 'x'?); its parameters: x" in result.stderr
+    assert len(itero.load_study("quad", storage=url).trials) == 1
 
 
 def test_built_in_task_runs_end_to_end(tmp_path: Path, url: str) -> None:

@@ -136,7 +136,7 @@ def test_bad_objective_reference(tmp_path: Path, objective_file: Path) -> None:
 # ------------------------------------------------------------------------------------------- good input
 def test_defaults_and_resolved_parts(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, "study: s\ntask: digits-mlp\n"))
-    assert config.storage == "sqlite:///itero.db" and config.sampler == "tpe" and config.scheduler == "fifo"
+    assert config.storage == "sqlite:///itero.db" and config.sampler == "tpe" and config.scheduler == "auto"
     assert config.n_jobs == 1 and config.budget is None and config.source.endswith("study.yaml")
     resolved = validate(config)
     assert resolved.directions == {"val_acc": "maximize"}  # the task's objectives

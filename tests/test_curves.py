@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+from itero import curves
 from itero.curves import MIN_PAIRS, fit
 
 
@@ -87,3 +88,12 @@ def test_diverged_curves_are_left_out_and_too_few_pairs_give_no_model() -> None:
     assert model.slope == pytest.approx(0.5, abs=0.01)
     assert fit(early[:6], final[:6]) is None and MIN_PAIRS == 5  # three finite pairs
     assert fit([1.0] * 6, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]) is None  # no spread in the early values
+
+
+def test_expected_improvement_by_hand() -> None:
+    errors = np.array([-1.0, 0.0, 2.0])  # sorted, as a fit keeps them
+    # gap = incumbent - predicted mean; the final value is mean + e, so the improvement is max(0, gap - e).
+    got = curves.expected_improvements(np.array([1.0, -3.0, 5.0]), errors)
+    assert got == pytest.approx([(2 + 1 + 0) / 3, 0.0, (6 + 5 + 3) / 3])
+    prediction = curves.Prediction(mean=2.0, errors=tuple(errors))
+    assert prediction.expected_improvement(3.0) == pytest.approx(1.0)

@@ -236,6 +236,20 @@ def test_mlflow_updates_an_unfinished_trial_in_place(mlflow_uri):
     assert len(experiment_runs(c, "hand")) == 2
 
 
+def test_mlflow_paused_trial_is_scheduled_and_a_second_export_changes_nothing(mlflow_uri):
+    paused = _trial(0, TrialState.PAUSED, {1: {"loss": 0.9}, 3: {"loss": 0.6}})
+    snapshot = SimpleNamespace(name="paused", directions={"loss": "minimize"}, trials=[paused])
+    first = export_runs(snapshot, mlflow_uri)
+    run = client(mlflow_uri).get_run(first.runs[0])
+    assert run.info.status == "SCHEDULED" and run.data.tags["itero.step"] == "3"  # not running: waiting to go on
+    again = export_runs(snapshot, mlflow_uri)
+    assert (again.created, again.updated, again.unchanged) == (0, 0, 1)
+    snapshot.trials = [_trial(0, TrialState.PAUSED, {1: {"loss": 0.9}, 3: {"loss": 0.6}, 9: {"loss": 0.5}})]
+    resumed = export_runs(snapshot, mlflow_uri)  # promoted and paused again further on: updated
+    assert (resumed.updated, resumed.unchanged) == (1, 0)
+    assert client(mlflow_uri).get_run(first.runs[0]).data.tags["itero.step"] == "9"
+
+
 def test_mlflow_batches_stay_within_mlflow_limits(mlflow_uri, monkeypatch):
     """A log_batch holds at most 1000 entities, of which 100 params and 100 tags (recent MlflowClients split
     bigger batches themselves; the export does not count on it)."""
@@ -255,7 +269,11 @@ def test_mlflow_batches_stay_within_mlflow_limits(mlflow_uri, monkeypatch):
     trial.datasets = {f"set{i}": f"{i:064x}" for i in range(120)}
     runs = to_mlflow(SimpleNamespace(name="big", directions={"m0": "minimize"}, trials=[trial]), mlflow_uri)
     assert all(m <= 1000 and p <= 100 and t <= 100 and m + p + t <= 1000 for m, p, t in sizes), sizes
-    assert [sum(column) for column in zip(*sizes, strict=True)] == [1500 + 5, 150, 120 + 3]
+    assert [sum(column) for column in zip(*sizes, strict=True)] == [
+        1500 + 5,
+        150,
+        120 + 4,
+    ]  # study, number, state, step
     c = client(mlflow_uri)
     run = c.get_run(runs[0])
     assert len(run.data.params) == 150 and run.data.params["p149"] == "149"

@@ -350,6 +350,7 @@ def test_a_study_samples_discrete_params_and_records_the_tuned_ones(tmp_path):
         storage=f"sqlite:///{tmp_path}/h.db",
         objectives={"loss": "minimize"},
         sampler={"name": "tpe", "seed": 0},
+        scheduler="fifo",
     )
     study.optimize(objective, n_trials=6, show_progress=False)
     for t in study.trials:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import faulthandler
+import json
 import os
 import signal
 import threading
@@ -120,6 +121,26 @@ def test_a_segfault_does_not_stop_the_study(tmp_path: Path):
     assert next(t for t in done if t.number == 2).retries == 1
 
 
+def test_a_worker_that_dies_before_the_first_report_leaves_the_trials_parameters(tmp_path: Path):
+    first = tmp_path / "first-attempt.json"
+
+    def objective(trial: itero.Trial) -> float:
+        x = trial.suggest_float("x", 0, 1)
+        width = trial.suggest_int("width", 1, 512, log=True)
+        if trial.number == 1 and not first.exists():
+            first.write_text(json.dumps({"x": x, "width": width}))
+            os.kill(os.getpid(), signal.SIGKILL)  # as the kernel's OOM killer would, building the model
+        return x
+
+    study = itero.create_study(
+        "s", storage=f"sqlite:///{tmp_path}/s.db", objectives={"loss": "minimize"}, sampler="random"
+    )
+    study.optimize(objective, n_trials=4, n_jobs=2, show_progress=False)
+    retried = next(t for t in study.trials if t.number == 1)
+    assert retried.retries == 1 and retried.state == TrialState.COMPLETE
+    assert retried.params == json.loads(first.read_text())  # the same configuration, not a new draw
+
+
 def test_a_trial_that_always_crashes_is_failed_not_retried_forever(tmp_path: Path):
     def objective(trial: itero.Trial) -> float:
         x = trial.suggest_float("x", 0, 1)
@@ -144,7 +165,9 @@ def _stepper(trial: itero.Trial) -> None:
 
 
 def test_peers_share_the_step_budget_exactly(storage_url, study_name):
-    study = itero.create_study(study_name, storage=storage_url, objectives={"loss": "minimize"}, sampler="random")
+    study = itero.create_study(
+        study_name, storage=storage_url, objectives={"loss": "minimize"}, sampler="random", scheduler="fifo"
+    )
     study.optimize(_stepper, max_steps_total=57, n_jobs=3, show_progress=False)
     assert study.totals().steps == 57  # each step is granted by the store: no overshoot between peers
     cut = [t for t in study.trials if t.state != TrialState.COMPLETE]

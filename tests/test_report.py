@@ -3,6 +3,7 @@ plot, escaping of everything the user named, a self-contained file, and the CLI'
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import sys
@@ -143,6 +144,12 @@ def test_single_objective_report_has_history_curves_parallel_and_importance(asha
     parallel = figure(text, "fig-parallel")["data"][0]
     cat = next(d for d in parallel["dimensions"] if d["label"] == "optimizer")
     assert cat["ticktext"] == ["sgd", "adam"]  # categoricals as labelled ticks
+    for dim in parallel["dimensions"]:  # numeric axes span the data (5% margin), not past it
+        if "ticktext" not in dim or "(log)" in dim["label"]:
+            raw = dim["values"]  # plotly may send arrays as base64 ("bdata")
+            values = list(np.frombuffer(base64.b64decode(raw["bdata"]), raw["dtype"])) if "bdata" in raw else raw
+            lo, hi = dim["range"]
+            assert lo <= min(values) and max(values) <= hi and hi - lo <= 1.11 * (max(values) - min(values)) + 2e-3
     # cost, dataset and environment come from the tracking records
     totals = asha.totals()
     assert f"{totals.steps:,}" in text and "train" in text and "cpu=" in text
@@ -218,7 +225,11 @@ def test_everything_the_user_named_is_escaped(tmp_path: Path):
             raise RuntimeError(XSS)
 
     study = itero.create_study(
-        XSS, storage=f"sqlite:///{tmp_path}/x.db", objectives={XSS: "minimize"}, sampler={"name": "random", "seed": 0}
+        XSS,
+        storage=f"sqlite:///{tmp_path}/x.db",
+        scheduler="fifo",
+        objectives={XSS: "minimize"},
+        sampler={"name": "random", "seed": 0},
     )
     study.optimize(objective, n_trials=7, show_progress=False)
     text = itero.report.build_report(study)
@@ -259,7 +270,7 @@ def test_plot_functions_return_figures_even_when_there_is_nothing_to_plot(asha: 
 
 
 def test_importance_needs_five_trials_and_scikit_learn(asha: itero.Study, url: str, monkeypatch: pytest.MonkeyPatch):
-    few = itero.create_study("few", storage=url, objectives={"err": "minimize", "size": "minimize"})
+    few = itero.create_study("few", storage=url, scheduler="fifo", objectives={"err": "minimize", "size": "minimize"})
     few.optimize(two_objectives, n_trials=3, show_progress=False)
     assert "needs at least 5 completed trials (this study has 3)" in itero.plot.importances(itero.plot.snapshot(few))
     result = itero.plot.importances(asha)
@@ -280,3 +291,19 @@ def test_cli_writes_the_report_and_names_existing_studies_for_an_unknown_one(
     result = CliRunner().invoke(app, ["report", "nope", "-o", str(tmp_path / "x.html"), "--storage", url])
     assert result.exit_code == 2 and not (tmp_path / "x.html").exists()
     assert "no study named 'nope'" in result.stderr and "'asha'" in result.stderr and "'pareto'" in result.stderr
+
+
+def test_a_pareto_axis_over_decades_is_logarithmic(tmp_path: Path):
+    study = itero.create_study(
+        "flops", storage=f"sqlite:///{tmp_path}/f.db", objectives={"err": "minimize", "flops": "minimize"},
+        sampler={"name": "random", "seed": 0},
+    )  # fmt: skip
+
+    def costs(trial: itero.Trial) -> dict[str, float]:
+        width = trial.suggest_int("width", 8, 4096, log=True)
+        return {"err": 1.0 / width**0.3, "flops": float(width) ** 2.5}
+
+    study.optimize(costs, n_trials=20, show_progress=False)
+    layout = figure(itero.report.build_report(study), "fig-pareto")["layout"]
+    assert layout["yaxis"]["type"] == "log" and "log scale" in layout["yaxis"]["title"]["text"]
+    assert layout["xaxis"].get("type") != "log"  # err spans less than three decades

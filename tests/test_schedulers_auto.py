@@ -8,13 +8,14 @@ import math
 import pytest
 
 import itero
-from itero.schedulers import Auto, Decision, make_scheduler
+from itero.schedulers import Auto, Decision, Suggestion, make_scheduler
 from itero.trial import FrozenTrial, History, TrialState
 
 
 def _trial(number: int, losses: dict[int, float | tuple[float, float]], state=TrialState.COMPLETE) -> FrozenTrial:
     reports = {s: (dict(zip("ab", v, strict=True)) if isinstance(v, tuple) else {"a": v}) for s, v in losses.items()}
-    return FrozenTrial(id=number + 1, number=number, state=state, reports=reports, step=max(reports))
+    last = reports[max(reports)]
+    return FrozenTrial(id=number + 1, number=number, state=state, reports=reports, step=max(reports), metrics=last)
 
 
 def _ordered_study() -> History:
@@ -49,8 +50,11 @@ def test_before_any_trial_finishes_the_best_third_of_a_step_goes_on():
     history, auto = History({"a": "minimize"}), Auto(max_steps=9)
     history.upsert([_trial(i, {1: float(i)}, state=TrialState.PRUNED) for i in range(5)])
     assert auto.prob_catches_up(history, _trial(5, {1: 9.0}), 1, 9.0) is None  # no curve reached a later step
-    assert auto.decide(history, _trial(5, {1: 0.5}, state=TrialState.RUNNING), 1) == Decision.CONTINUE  # 2nd of 6
-    assert auto.decide(history, _trial(5, {1: 1.5}, state=TrialState.RUNNING), 1) == Decision.STOP  # 3rd of 6
+    first, third = _trial(5, {1: 0.5}, state=TrialState.RUNNING), _trial(5, {1: 1.5}, state=TrialState.RUNNING)
+    assert auto.decide(history, first, 1) == Decision.CONTINUE  # 2nd of 6
+    assert auto.decide(history, third, 1) == Decision.STOP  # 3rd of 6
+    assert Auto(max_steps=9, freeze_thaw=True).decide(history, third, 1) == Decision.PAUSE  # kept for later
+    assert Auto(max_steps=9, freeze_thaw=True).decide(history, third, 1, can_pause=False) == Decision.STOP
 
 
 def test_on_curves_that_cross_the_slow_starter_goes_on():
@@ -89,3 +93,52 @@ def test_auto_is_a_scheduler_spec_with_checked_options():
     assert Auto(max_steps=100).decision_steps() == [1, 3, 9, 27, 81]
     with pytest.raises(itero.ConfigError, match="auto option 'p_stop'"):
         make_scheduler({"name": "auto", "p_stop": 2})
+
+
+def _paused(number: int, losses: dict[int, float]) -> FrozenTrial:
+    return _trial(number, losses, state=TrialState.PAUSED)
+
+
+def test_a_free_worker_resumes_the_paused_trial_worth_most_per_step_left():
+    history, auto = _ordered_study(), Auto(max_steps=9, freeze_thaw=True)
+    # Both may still beat the leader (0.51 at step 9): the one at step 3 by more, with 6 steps to go, not 8.
+    near, early = _paused(24, {1: 1.0, 3: 0.72}), _paused(25, {1: 1.02})
+    history.upsert([near, early])
+    worth_near = auto._worth(history, 9, 3, 0.72)
+    worth_early = auto._worth(history, 9, 1, 1.02)
+    assert worth_near is not None and worth_early is not None and worth_near > worth_early > 0
+    assert auto.next(history) == Suggestion.resume(near.id)
+    assert Auto(max_steps=9).next(history) == Suggestion.start()  # by default nothing pauses or resumes
+
+
+def test_paused_trials_that_cannot_improve_leave_the_worker_to_a_new_trial():
+    history, auto = _ordered_study(), Auto(max_steps=9, freeze_thaw=True)
+    history.upsert([_paused(24, {1: 9.0, 3: 7.0}), _paused(25, {1: 12.0})])  # predicted far behind the leader
+    assert auto.next(history) == Suggestion.start()
+    # And a running trial that is behind a paused one worth more is paused for it at its decision step.
+    history.upsert([_paused(26, {1: 1.0, 3: 0.75})])
+    behind = _trial(27, {1: 1.0, 3: 0.82}, state=TrialState.RUNNING)
+    assert auto.decide(history, behind, 3) == Decision.PAUSE
+    assert auto.decide(history, behind, 3, can_pause=False) == Decision.CONTINUE
+    assert Auto(max_steps=9).decide(history, behind, 3) == Decision.CONTINUE
+
+
+def test_without_checkpoints_or_with_several_objectives_new_trials_start():
+    history = History({"a": "minimize", "b": "minimize"})
+    history.upsert([_paused(0, {1: (1.0, 1.0)})])
+    assert Auto(max_steps=9, freeze_thaw=True).next(history) == Suggestion.start()
+
+
+def test_the_sampler_can_learn_stopped_trials_at_their_predicted_final_values():
+    history = _ordered_study()
+    stopped = _trial(24, {1: 1.0, 3: 0.72}, state=TrialState.PRUNED)
+    history.upsert([stopped])
+    assert Auto(max_steps=9).sampler_view(history) is history  # by default: ranked by how far they got
+    view = Auto(max_steps=9, learn_from="prediction").sampler_view(history)
+    shown = view.get(stopped.id)
+    assert shown is not None and shown.state == TrialState.COMPLETE
+    # On the log scale of the model: predicted from 0.72 at step 3 to below the leader's 0.51 at step 9.
+    leader = min(view.loss(t) for t in view.completed() if t.id != stopped.id)
+    assert math.log(0.4) < view.loss(shown) < leader == pytest.approx(math.log(0.51))
+    with pytest.raises(itero.ConfigError, match="learn_from"):
+        make_scheduler({"name": "auto", "learn_from": "final"})

@@ -15,6 +15,7 @@ from itero.study import simulate
 
 def _study(clock: FakeClock, **kwargs):
     kwargs.setdefault("sampler", {"name": "random", "seed": 0})
+    kwargs.setdefault("scheduler", "fifo")
     return itero.create_study("sim", storage=Store("sqlite://", clock=clock), tracking=False, **kwargs)
 
 

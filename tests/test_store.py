@@ -93,9 +93,9 @@ def test_claims_are_atomic_under_threads(store, study_name):
 def test_release_retries_then_fails(store, study_name):
     rec = store.create_study(study_name, {"loss": "minimize"})
     worker = store.register_worker(rec.id)
-    trial_id, _ = store.create_trial(rec.id, worker_id=worker)
+    trial_id, number = store.create_trial(rec.id, worker_id=worker)
     for attempt in range(3):
-        assert store.release_trials(rec.id, worker_id=worker, max_retries=2) == [trial_id]
+        assert store.release_trials(rec.id, worker_id=worker, max_retries=2) == [number]  # numbers, as users see
         cache = StudyCache(store, rec.id, rec.name, rec.directions)
         t = cache.refresh().get(trial_id)
         assert t is not None
@@ -109,11 +109,11 @@ def test_release_retries_then_fails(store, study_name):
 def test_stale_heartbeat_releases(store, study_name):
     rec = store.create_study(study_name, {"loss": "minimize"})
     worker = store.register_worker(rec.id)
-    trial_id, _ = store.create_trial(rec.id, worker_id=worker)
+    _trial_id, number = store.create_trial(rec.id, worker_id=worker)
     import time
 
     assert store.release_trials(rec.id, stale_before=time.time() - 60) == []
-    assert store.release_trials(rec.id, stale_before=time.time() + 1) == [trial_id]
+    assert store.release_trials(rec.id, stale_before=time.time() + 1) == [number]
 
 
 def test_checkpoints_round_trip_and_are_verified(store, study_name, tmp_path):
@@ -141,10 +141,27 @@ def test_delete_study_removes_rows_and_artifacts(store, study_name):
     store.write_trial(rec.id, TrialWrite(trial_id, checkpoint=CheckpointData(1, dump_state({"a": 1}))))
     (digest,) = store.checkpoint_digests(rec.id)
     assert store.artifacts.path(digest).exists()
-    store.delete_study(study_name)
-    assert not store.artifacts.path(digest).exists()
+    other = store.create_study(study_name + "-other", {"loss": "minimize"})
+    other_trial, _ = store.create_trial(other.id)
+    same = dump_state({"a": 1})  # the same bytes: one file, named by both studies
+    store.write_trial(other.id, TrialWrite(other_trial, checkpoint=CheckpointData(1, same)))
+    assert store.delete_study(study_name) == 0  # the file is shared: kept
+    assert store.artifacts.path(digest).exists()
     with pytest.raises(StudyNotFoundError):
         store.get_study(study_name)
+    assert store.delete_study(study_name + "-other") == len(same)
+    assert not store.artifacts.path(digest).exists()
+
+
+def test_files_no_checkpoint_names_are_collected_once_old(store, study_name):
+    rec = store.create_study(study_name, {"loss": "minimize"})
+    trial_id, _ = store.create_trial(rec.id)
+    store.write_trial(rec.id, TrialWrite(trial_id, checkpoint=CheckpointData(1, dump_state({"kept": 1}))))
+    stray = store.artifacts.put(b"left by a crash")
+    assert store.collect_orphan_files(min_age_seconds=3600) == (0, 0)  # too recent: a write may be under way
+    assert store.collect_orphan_files(min_age_seconds=0) == (1, len(b"left by a crash"))
+    assert not store.artifacts.path(stray).exists()
+    assert store.artifacts.path(store.checkpoint_digests(rec.id)[0]).exists()
 
 
 def test_plain_states_are_json_and_unknown_bytes_refused(tmp_path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 import itero
@@ -84,7 +86,11 @@ def test_steps_reports_and_multi_objective(storage_url, study_name):
             trial.report(step, {"acc": acc, "cost": float(width)})
 
     study = itero.create_study(
-        study_name, storage=storage_url, objectives={"acc": "maximize", "cost": "minimize"}, sampler={"name": "sobol"}
+        study_name,
+        storage=storage_url,
+        scheduler="fifo",
+        objectives={"acc": "maximize", "cost": "minimize"},
+        sampler={"name": "sobol"},
     )
     study.optimize(objective, n_trials=12, show_progress=False)
     for t in study.trials:
@@ -142,7 +148,7 @@ def test_step_budget_and_timeout(tmp_path):
             trial.report(step, {"loss": x / step})
 
     study = itero.create_study(
-        "s", storage=f"sqlite:///{tmp_path}/s.db", objectives={"loss": "minimize"}, sampler="random"
+        "s", storage=f"sqlite:///{tmp_path}/s.db", scheduler="fifo", objectives={"loss": "minimize"}, sampler="random"
     )
     study.optimize(objective, max_steps_total=35, show_progress=False)
     assert study.totals().steps == 35  # one worker: no overshoot at all
@@ -196,8 +202,8 @@ def test_bad_arguments_name_the_parameter(tmp_path):
     with pytest.raises(ConfigError, match=r"sampler.name: unknown sampler 'tpee'"):
         itero.create_study("s", storage=url, sampler="tpee")
     study = itero.create_study("s", storage=url, sampler="random")
-    with pytest.raises(ConfigError, match="n_trials must be an integer >= 1"):
-        study.optimize(quadratic, n_trials=0)
+    with pytest.raises(ConfigError, match="n_trials must be an integer >= 0"):
+        study.optimize(quadratic, n_trials=-1)
     with pytest.raises(ConfigError, match="n_jobs must be an integer >= 1"):
         study.optimize(quadratic, n_trials=1, n_jobs=0)
     with pytest.raises(ConfigError, match="exists with objectives"):
@@ -217,3 +223,60 @@ def test_progress_bar_shows_trials_best_and_steps(tmp_path, capsys):
     captured = capsys.readouterr()
     text = captured.out + captured.err
     assert "5 trials" in text and "0 steps" in text and "best loss=" in text, text
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_a_fixed_or_ranged_name_the_objective_never_suggests_stops_the_study(tmp_path, n_jobs):
+    study = itero.create_study(
+        "names", storage=f"sqlite:///{tmp_path}/n.db", params={"widht": 3}, space={"x": {"low": 0.0, "high": 0.5}}
+    )
+
+    def objective(trial: itero.Trial) -> float:
+        time.sleep(0.1)  # worker processes are checked on the parent's poll, every 0.2 s
+        return trial.suggest_float("x", 0.0, 1.0) + trial.suggest_int("width", 1, 4)
+
+    with pytest.raises(itero.ConfigError, match=r"params.widht: the objective never suggests 'widht' \(did you mean"):
+        study.optimize(objective, n_trials=20, n_jobs=n_jobs, show_progress=False)
+    assert 1 <= len(study.trials) < 20 and all(t.state != itero.TrialState.RUNNING for t in study.trials)
+
+
+def test_silent_mistakes_are_refused_with_the_fix(tmp_path):
+    study = itero.create_study("kinds", storage="sqlite://", scheduler="fifo")
+
+    def kinds(trial: itero.Trial) -> float:
+        return trial.suggest_float("x", 0, 1) if trial.number == 0 else trial.suggest_int("x", 0, 10)
+
+    study.optimize(kinds, n_trials=2, show_progress=False)
+    second = study.trials[1]
+    assert second.state == TrialState.FAILED and "suggested as an int here but was a float in trial 0" in second.error
+
+    def backwards(trial: itero.Trial) -> float:
+        x = trial.suggest_float("y", 0, 1)
+        for step in (5, 3):
+            trial.report(step, {"value": x})
+        return x
+
+    study = itero.create_study("steps", storage="sqlite://", scheduler="fifo")
+    study.optimize(backwards, n_trials=1, show_progress=False)
+    assert "reported step 3 after step 5: steps must increase" in study.trials[0].error
+    with pytest.raises(ConfigError, match="printable characters"):
+        itero.create_study("two\nlines", storage="sqlite://")
+    with pytest.raises(itero.StudyNotFoundError, match="no database at"):
+        itero.load_study("nope", storage=f"sqlite:///{tmp_path}/absent.db")
+    assert not list(tmp_path.iterdir())  # reading created nothing
+
+
+def test_a_trial_given_back_without_checkpoint_restarts_from_scratch_and_says_so(tmp_path, caplog):
+    study = itero.create_study("back", storage=f"sqlite:///{tmp_path}/b.db", scheduler="fifo")
+    asked = study.ask()
+    x = asked.suggest_float("x", 0.0, 1.0)  # stored at once
+    assert study.store.release_trials(study.id, worker_id=study._ask_host.worker_id) == [0]  # numbers, not ids
+
+    def objective(trial: itero.Trial) -> float:
+        return trial.suggest_float("x", 0.0, 1.0)
+
+    with caplog.at_level("INFO", logger="itero"):
+        study.optimize(objective, n_trials=1, show_progress=False)
+    first = study.trials[0]
+    assert first.state == TrialState.COMPLETE and first.params == {"x": x} and first.retries == 1
+    assert "Trial 0: restarting from scratch (attempt 2; no checkpoint from its last run)" in caplog.text

@@ -139,7 +139,7 @@ def _objective_with_data(data_for):
 
 
 def test_datasets_are_recorded_per_trial_and_versions_compared(storage_url, study_name):
-    study = itero.create_study(study_name, storage=storage_url, objectives={"loss": "minimize"})
+    study = itero.create_study(study_name, storage=storage_url, scheduler="fifo", objectives={"loss": "minimize"})
     v1, v2 = np.arange(10), np.arange(10) + 1
     study.optimize(_objective_with_data(lambda n: v1 if n < 3 else v2), n_trials=5, show_progress=False)
     d1, d2 = hash_data(v1)[0], hash_data(v2)[0]
@@ -230,6 +230,7 @@ def test_energy_as_an_objective(tmp_path):
     study = itero.create_study(
         "s",
         storage=f"sqlite:///{tmp_path}/s.db",
+        scheduler="fifo",
         objectives={"loss": "minimize", "energy_kwh": "minimize"},
         sampler={"name": "random", "seed": 0},
     )

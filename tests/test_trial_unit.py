@@ -36,6 +36,7 @@ class FakeHost:
         self.worker_id = 1
         self.flush_seconds = flush_seconds
         self.limits_energy = False
+        self.durable = False  # as an in-memory store: parameters go out with the first report
         self.values = dict(values or {})
         self.decisions = dict(decisions or {})
         self.steps_left = steps_left

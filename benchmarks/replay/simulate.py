@@ -201,9 +201,19 @@ def _save(clock: Any, trace: Trace, table: Table, row: int, seed: int, step: int
     return {"row": row, "step": step}
 
 
-def run_itero(table: Table, method: str, *, seed: int, n_workers: int, budget: float) -> Trace:
+def run_itero(
+    table: Table,
+    method: str,
+    *,
+    seed: int,
+    n_workers: int,
+    budget: float,
+    sources: Mapping[str, tuple[dict[str, str], list[tuple[dict[str, Any], float]]]] | None = None,
+) -> Trace:
     """Run itero's ``method`` (a key of ``ITERO_METHODS``) on ``table`` with ``n_workers`` simulated workers
-    until it has spent ``budget`` full trainings' worth of steps (or has nothing left to run)."""
+    until it has spent ``budget`` full trainings' worth of steps (or has nothing left to run). ``sources``:
+    earlier studies to warm-start from, by name: their objectives and their complete trials' (params, value),
+    stored beside the study before it starts (their compute is not counted)."""
     import itero
     from itero.executors import FakeClock
     from itero.store import Store
@@ -211,14 +221,22 @@ def run_itero(table: Table, method: str, *, seed: int, n_workers: int, budget: f
 
     sampler, scheduler = ITERO_METHODS[method]
     clock = FakeClock(start=0.0)
+    store = Store("sqlite://", clock=clock)
+    for name, (objectives, rows) in (sources or {}).items():
+        source = itero.create_study(name, storage=store, objectives=objectives, scheduler="fifo", tracking=False)
+        for params, value in rows:
+            trial = source.ask(fixed=params)
+            suggest(trial, table.space)
+            source.tell(trial, value)
     directions = table.objectives
     study = itero.create_study(
         f"replay-{table.task}-{method}-{seed}",
-        storage=Store("sqlite://", clock=clock),
+        storage=store,
         objectives=directions,
         sampler={**sampler, "seed": seed},
         scheduler={**scheduler, "max_steps": table.max_steps},
         tracking=False,
+        warm_start_from=list(sources or ()),
     )
     trace = Trace()
     replay = Replay(table, seed)

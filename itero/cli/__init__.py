@@ -4,14 +4,18 @@
     itero tasks                        # the built-in inner problems
     itero ls [--storage URL]           # studies with trials per state and best value
     itero show STUDY [--limit N]       # a study's settings, totals (energy, CO2), data versions and trials
+    itero show STUDY --trial N         # one trial in full, with the traceback of a failure
     itero best STUDY [--json]          # the best trial (or the Pareto front) and the study's cost
     itero report STUDY -o report.html  # a self-contained HTML report
+    itero rm STUDY [--yes]             # delete a study and the checkpoints only it used
+    itero gc                           # free checkpoints no trial can resume
+    itero export-model STUDY -o w.pt   # the best trial's weights, kept at its last step
     itero export mlflow STUDY --tracking-uri URI   |   itero export tensorboard STUDY --logdir DIR
 
 ``--storage`` defaults to ``$ITERO_STORAGE`` or ``sqlite:///itero.db``. Bad input exits with code 2 and one
 line ``error: ...`` on standard error that names the key and the value.
 
-The commands live in modules by concern (``_run``, ``_inspect``, ``_report``, ``_export``) that share
+The commands live in modules by concern (``_run``, ``_inspect``, ``_manage``, ``_report``, ``_export``) that share
 ``_common``; this module only builds the app from them.
 """
 
@@ -26,6 +30,7 @@ from rich.logging import RichHandler
 
 from itero.cli._export import export_app
 from itero.cli._inspect import best, list_studies, show
+from itero.cli._manage import collect, export_model, remove
 from itero.cli._report import report
 from itero.cli._run import run, tasks
 
@@ -41,6 +46,9 @@ app.command()(tasks)
 app.command("ls")(list_studies)
 app.command()(show)
 app.command()(best)
+app.command("rm")(remove)
+app.command("gc")(collect)
+app.command("export-model")(export_model)
 app.add_typer(export_app, name="export")
 app.command("report")(report)
 

@@ -4,6 +4,7 @@ that use it, so that building the command and its ``--help`` stays fast."""
 
 from __future__ import annotations
 
+import os
 import shlex
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,9 +34,16 @@ StorageOption = Annotated[
 StudyArgument = Annotated[str, typer.Argument(metavar="STUDY", help="The study's name.", show_default=False)]
 
 
+PIPED_WIDTH = 10_000  # columns of standard output when it is not a terminal: tables keep their natural width
+
+
 def out() -> Console:
-    """Standard output (no syntax highlighting)."""
-    return Console(highlight=False)
+    """Standard output (no syntax highlighting); when piped (and ``COLUMNS`` is unset), as wide as each table
+    needs, so that no cell wraps mid-word for ``grep`` or ``less -S``."""
+    console = Console(highlight=False)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console.width = PIPED_WIDTH
+    return console
 
 
 def err() -> Console:

@@ -4,6 +4,7 @@ when a command runs)."""
 from __future__ import annotations
 
 import json
+import math
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -16,6 +17,7 @@ from itero.cli._common import (
     StudyArgument,
     err,
     explain_no_best,
+    fail,
     load,
     missing_database,
     out,
@@ -68,9 +70,26 @@ def show(
     study_name: StudyArgument,
     storage: StorageOption = DEFAULT_STORAGE,
     limit: Annotated[int, typer.Option("--limit", "-n", min=0, help="Show the last N trials (0: all).")] = 50,
+    trial: Annotated[
+        int | None, typer.Option("--trial", "-t", min=0, help="Show trial N in full: params, metrics, error.")
+    ] = None,
+    state: Annotated[
+        list[str] | None,
+        typer.Option("--state", "-s", help="Only trials in this state (repeat for several), e.g. --state FAILED."),
+    ] = None,
+    sort: Annotated[
+        str,
+        typer.Option("--sort", help="Order of the trials: number, best (by the first objective), steps or cost."),
+    ] = "number",
 ) -> None:
-    """Show a study: objectives, sampler and scheduler, totals, and its trials."""
+    """Show a study: objectives, sampler and scheduler, totals, and its trials (or one trial in full)."""
+    states = _check_states(state)
+    if sort not in SORTS:
+        fail(f"--sort: got {sort!r}; expected one of {', '.join(SORTS)}")
     study = load(study_name, storage)
+    if trial is not None:
+        _show_trial(study, trial)
+        return
     with user_errors():
         config = study.config
         created_at = study.created_at
@@ -93,11 +112,61 @@ def show(
     lines += [f"{'env' if i == 0 else '':<10} {render.environment_line(e)}" for i, e in enumerate(envs)]
     console = out()
     console.print(Text("\n".join(lines)))
-    shown = trials[-limit:] if limit else trials
     numbers = {t.id: t.number for t in trials}
-    more = ", --limit 0 shows all" if len(shown) < len(trials) else ""
-    title = f"trials ({len(shown)} of {len(trials)}{more})"
+    chosen = _ordered([t for t in trials if not states or t.state.value in states], sort, study.directions)
+    shown = (chosen[:limit] if sort != "number" else chosen[-limit:]) if limit else chosen
+    more = ", --limit 0 shows all" if len(shown) < len(chosen) else ""
+    which = f" {'/'.join(sorted(states))}" if states else ""
+    order = f", by {sort}" if sort != "number" else ""
+    title = f"trials ({len(shown)} of {len(chosen)}{which}{order}{more})"
     console.print(render.trials_table(shown, study.directions, numbers, title=title))
+
+
+SORTS = ("number", "best", "steps", "cost")
+
+
+def _check_states(states: list[str] | None) -> set[str]:
+    from itero.trial import TrialState
+
+    known = [s.value for s in TrialState]
+    chosen = {s.upper() for s in states or ()}
+    bad = sorted(chosen - set(known))
+    if bad:
+        fail(f"--state: got {', '.join(bad)}; expected one of {', '.join(known)}")
+    return chosen
+
+
+def _ordered(trials: list[FrozenTrial], sort: str, directions: dict[str, str]) -> list[FrozenTrial]:
+    """``trials`` by number, by the first objective (best first; trials without it last), by steps or by CPU
+    seconds (most first)."""
+    if sort == "best":
+        metric, direction = next(iter(directions.items()))
+        sign = -1.0 if direction == "maximize" else 1.0
+        valued = [t for t in trials if math.isfinite(t.metrics.get(metric, math.nan))]
+        ids = {t.id for t in valued}
+        return sorted(valued, key=lambda t: sign * t.metrics[metric]) + [t for t in trials if t.id not in ids]
+    if sort == "steps":
+        return sorted(trials, key=lambda t: -t.cost.steps)
+    if sort == "cost":
+        return sorted(trials, key=lambda t: -t.cost.cpu_seconds)
+    return trials
+
+
+def _show_trial(study: Study, number: int) -> None:
+    with user_errors():
+        trials = study.trials
+    found = [t for t in trials if t.number == number]
+    if not found:
+        fail(
+            f"study {study.name!r} has no trial {number}" + (f" (its trials: 0 to {len(trials) - 1})" if trials else "")
+        )
+    t = found[0]
+    console = out()
+    console.print(render.best_table(t, study.directions, title=f"trial #{t.number} of {study.name!r}: {t.state.value}"))
+    if t.error:
+        console.print(Text(f"error: {t.error}", style="red"))
+    if t.traceback:
+        console.print(Text(t.traceback.rstrip()))
 
 
 def best(

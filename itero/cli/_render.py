@@ -228,7 +228,7 @@ def totals_text(totals: StudyTotals) -> str:
     if totals.energy_j:
         text += f" · energy {fmt_energy(totals.energy_j)} · CO2 {fmt_co2(totals.co2_g)} ({totals.region})"
     if totals.checkpoint_bytes:
-        text += f" · checkpoints {_bytes(totals.checkpoint_bytes)}"
+        text += f" · checkpoints {fmt_bytes(totals.checkpoint_bytes)}"
     return text
 
 
@@ -287,7 +287,7 @@ def environment_line(env: Any) -> str:
     return " · ".join(parts)
 
 
-def _bytes(n: int) -> str:
+def fmt_bytes(n: int) -> str:
     size = float(n)
     for unit in ("B", "kB", "MB", "GB"):
         if size < 1000 or unit == "GB":

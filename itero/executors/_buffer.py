@@ -22,9 +22,10 @@ from typing import Any
 
 from itero.space import Distribution
 from itero.store import CheckpointData, CostDelta, RunCost, TrialWrite, WarmStart
-from itero.trial import CONSTRAINTS_KEY
+from itero.trial import CONSTRAINTS_KEY, TRACEBACK_KEY
 
 _FIELDS = ("params", "user_attrs", "datasets", "constraints")
+MAX_TRACEBACK = 20_000  # characters of a failed trial's traceback kept in the store
 
 
 class WriteBuffer:
@@ -66,6 +67,7 @@ class WriteBuffer:
         state: str | None = None,
         metrics: Mapping[str, float] | None = None,
         error: str | None = None,
+        traceback: str | None = None,
         cost: CostDelta | None = None,
         run: RunCost | None = None,
         worker_id: int | None = None,
@@ -89,10 +91,19 @@ class WriteBuffer:
             worker_id=worker_id,
             checkpoint=checkpoint,
             warm_start=self.warm,
-            system_attrs={CONSTRAINTS_KEY: list(constraints)} if "constraints" in c else None,
+            system_attrs=_system_attrs(list(constraints) if "constraints" in c else None, traceback),
         )
         self.reports = []
         self._changed = set()
         self.warm = None
         self._last = now
         return write
+
+
+def _system_attrs(constraints: list[float] | None, traceback: str | None) -> dict[str, Any] | None:
+    attrs: dict[str, Any] = {}
+    if constraints is not None:
+        attrs[CONSTRAINTS_KEY] = constraints
+    if traceback:
+        attrs[TRACEBACK_KEY] = traceback[-MAX_TRACEBACK:]  # the end, where the error is
+    return attrs or None

@@ -19,10 +19,10 @@ from itero.executors._context import RunContext
 from itero.executors._cost import CostMeter
 from itero.executors._warm import donors
 from itero.executors._work import grant_step
-from itero.space import Distribution, apply_override
+from itero.space import CategoricalDistribution, Distribution, FloatDistribution, IntDistribution, apply_override
 from itero.store import TrialWrite, WarmStart, load_state
 from itero.tracking import DatasetVersion
-from itero.trial import FrozenTrial
+from itero.trial import FrozenTrial, would_be_best
 
 logger = logging.getLogger("itero")
 
@@ -62,6 +62,9 @@ class TrialHost(Protocol):
     @property
     def limits_energy(self) -> bool: ...  # whether the run has an energy budget (then unwritten energy counts)
 
+    @property
+    def durable(self) -> bool: ...  # whether the store outlives this process (then each new parameter is written)
+
     def cost_meter(self, start_step: int, energy_before: float) -> CostMeter: ...
 
     def override(self, name: str, dist: Distribution) -> Distribution: ...
@@ -88,6 +91,8 @@ class RunHost:
     def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx
         self.before_step: Callable[[], None] | None = None
+        self._kinds: dict[str, tuple[type, int]] = {}  # name -> (distribution type, a completed trial's number)
+        self._kinds_seen = (-1, 0)  # (history epoch, completed arrivals read)
 
     @property
     def directions(self) -> Mapping[str, str]:
@@ -113,6 +118,10 @@ class RunHost:
     def limits_energy(self) -> bool:
         return self.ctx.budget.max_energy_j is not None
 
+    @property
+    def durable(self) -> bool:
+        return not self.ctx.store.in_memory
+
     def cost_meter(self, start_step: int, energy_before: float) -> CostMeter:
         ctx = self.ctx
         return CostMeter(ctx.clock, ctx.meter, ctx.grams_per_kwh, start_step, energy_before)
@@ -128,6 +137,7 @@ class RunHost:
         """``(value, joint)``: the study's fixed value of ``name``, else the sampler's proposal — taken from its
         joint proposal for the trial when that fits ``dist``. ``joint`` is the trial's joint proposal so far (None
         before the first one); the trial keeps what comes back for its next parameter."""
+        self._check_kind(name, dist)
         ctx = self.ctx
         if name in ctx.fixed:
             value = ctx.fixed[name]
@@ -148,6 +158,25 @@ class RunHost:
             raise SpaceError(f"sampler {ctx.sampler.name!r} proposed {value!r} for {name!r}, outside {dist}")
         return value, joint
 
+    def _check_kind(self, name: str, dist: Distribution) -> None:
+        """One name, one kind: a float, int or categorical parameter of completed trials stays one (its range
+        may change)."""
+        history = self.ctx.cache.history
+        arrivals = history.completed_arrivals()
+        epoch, seen = self._kinds_seen
+        if epoch != history.completed_epoch:
+            self._kinds, seen = {}, 0
+        for t in arrivals[seen:]:
+            for n, d in t.distributions.items():
+                self._kinds[n] = (type(d), t.number)
+        self._kinds_seen = (history.completed_epoch, len(arrivals))
+        known = self._kinds.get(name)
+        if known is not None and known[0] is not type(dist):
+            raise SpaceError(
+                f"parameter {name!r} is suggested as {_KIND[type(dist)]} here but was {_KIND[known[0]]} in trial "
+                f"{known[1]}: a name keeps its kind across trials; give the new one another name"
+            )
+
     def decide(self, trial: FrozenTrial, step: int, can_pause: bool, last: bool) -> tuple[str, bool]:
         """``(decision, checkpoint wanted)`` after ``trial`` reported ``step``; a PAUSE at the ``last`` step
         becomes CONTINUE (the trial completes instead)."""
@@ -155,7 +184,9 @@ class RunHost:
         decision = scheduler.decide(history, trial, step, can_pause=can_pause).value
         if decision == "PAUSE" and last:
             decision = "CONTINUE"
-        return decision, decision == "PAUSE" or scheduler.wants_checkpoint(history, trial, step)
+        # The best trial keeps its weights: a last step that beats the study's best (or joins its front) is saved.
+        keep = last and decision == "CONTINUE" and can_pause and would_be_best(history, trial.reports.get(step, {}))
+        return decision, keep or decision == "PAUSE" or scheduler.wants_checkpoint(history, trial, step)
 
     def grant_step(self, unflushed_j: float) -> bool:
         if self.before_step is not None:
@@ -198,3 +229,6 @@ class RunHost:
         if key not in ctx.recorded_datasets:
             ctx.store.record_datasets(ctx.study_id, [(version.name, version.digest, version.kind, version.info)])
             ctx.recorded_datasets.add(key)
+
+
+_KIND = {FloatDistribution: "a float", IntDistribution: "an int", CategoricalDistribution: "a categorical"}

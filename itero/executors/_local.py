@@ -7,18 +7,47 @@ remains. Children are forked so that objectives defined in a notebook or a test 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing as mp
 import os
+import signal
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 logger = logging.getLogger("itero")
 
 
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """While inside, SIGTERM (``kill``, a scheduler's job cancel) acts as Ctrl-C: the running trial goes back to
+    WAITING and worker processes are stopped the same way, instead of the process dying with its work half
+    written or leaving its workers behind. Only in the main thread (elsewhere signals cannot be handled)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, _frame: Any) -> None:
+    logger.warning("received signal %d: giving the running trials back", signum)
+    raise KeyboardInterrupt
+
+
+def _exit(signum: int, _frame: Any) -> None:
+    raise SystemExit(128 + signum)  # the worker gives its trial back as WAITING, then the process ends
+
+
 def _child(make_worker: Callable[[], Any], n_jobs: int) -> None:
+    signal.signal(signal.SIGTERM, _exit)  # the parent stops its children with SIGTERM
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops the children
     threads = max(1, (os.cpu_count() or 1) // n_jobs)
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(threads)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import math
+import traceback
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -133,13 +134,17 @@ class Trial:
         if name in self._distributions:
             check_compatible(name, self._distributions[name], dist)
             return self._params[name]
-        if name in self._params:  # fixed by the caller (a clone's params, ask(fixed=...), tell of a retried trial)
+        if name in self._params:  # fixed by the caller (a clone's params, ask(fixed=...), a retried trial's own)
             value = self._params[name]
         else:
             value, self._joint = self._host.propose(self.snapshot(), name, dist, self._joint)
         self._params[name] = value
         self._distributions[name] = dist
         self._buffer.changed("params")
+        if self._host.durable:
+            # Stored at once, so that a worker that dies before the first report (building a model too large,
+            # say) leaves the trial's parameters behind: the retry runs the same configuration.
+            self._write()
         return value
 
     def record_param(self, name: str, value: float, distribution: Distribution | None = None) -> None:
@@ -272,6 +277,12 @@ class Trial:
             raise ValueError(f"report step must be an integer >= 0, got {step!r}")
         if not isinstance(metrics, Mapping):
             raise TypeError(f"report metrics must be a dict of name to number, got {type(metrics).__name__}")
+        last_step = max(self._reports, default=None)
+        if last_step is not None and step <= last_step:
+            raise ValueError(
+                f"trial {self.number} reported step {step} after step {last_step}: steps must increase; report all "
+                "of a step's metrics in one call, and number steps as trial.steps() yields them"
+            )
         clean = clean_metrics(metrics, where="report")
         if ENERGY_METRIC in self._host.directions and ENERGY_METRIC not in clean:
             clean[ENERGY_METRIC] = self.energy_kwh()
@@ -298,6 +309,7 @@ class Trial:
         checkpoint: CheckpointData | None = None,
         metrics: Mapping[str, float] | None = None,
         error: str | None = None,
+        traceback: str | None = None,
         outcome: str | None = None,
     ) -> None:
         buf = self._buffer
@@ -314,6 +326,7 @@ class Trial:
             state=state,
             metrics=metrics if metrics is not None else (self._metrics if buf.reports else None),
             error=error,
+            traceback=traceback,
             cost=cost,
             run=None if outcome is None else self._cost.run(self._start_step, self._step, outcome),
             worker_id=self._host.worker_id,
@@ -370,7 +383,11 @@ class Trial:
         else:
             names = list(self._host.directions)
             state, metrics, error = final_metrics(result, self._metrics, names, self.energy_kwh)
+        tb = None
         if state == TrialState.FAILED:
             logger.warning("Trial %d failed: %s", self.number, error)
-        self._write(state=state.value, metrics=metrics, error=error, outcome=state.value)
+            if exc is not None:
+                tb = "".join(traceback.format_exception(exc))
+                logger.info("Trial %d traceback:\n%s", self.number, tb.rstrip())
+        self._write(state=state.value, metrics=metrics, error=error, traceback=tb, outcome=state.value)
         return state

@@ -29,7 +29,7 @@ from itero.executors._trial import Trial
 from itero.executors._work import next_work
 from itero.store import LostRace, RunFull
 from itero.tracking._datasets import reset_current_trial, set_current_trial
-from itero.trial import FrozenTrial, History, TrialState
+from itero.trial import FrozenTrial, History, TrialState, best_checkpoints
 
 logger = logging.getLogger("itero")
 
@@ -141,7 +141,13 @@ class Worker:
                 # another state, whatever a scheduler suggests.
                 states = ["WAITING"] if t is not None and t.state == TrialState.WAITING else ["PAUSED"]
                 if t is not None and ctx.store.claim_trial(ctx.study_id, t.id, states, ctx.worker_id, step=t.step):
-                    if t.state == TrialState.WAITING:
+                    if t.state == TrialState.WAITING and t.checkpoint_id is None:
+                        logger.info(
+                            "Trial %d: restarting from scratch (attempt %d; no checkpoint from its last run)",
+                            t.number,
+                            t.retries + 1,
+                        )
+                    elif t.state == TrialState.WAITING:
                         logger.info("Trial %d: resuming after step %d (attempt %d)", t.number, t.step, t.retries + 1)
                     else:
                         logger.info("Trial %d: resuming from its checkpoint at step %d", t.number, t.step)
@@ -159,7 +165,8 @@ class Worker:
                 stopped = history.get(suggestion.trial_id)
                 step = stopped.step if stopped is not None else None
                 if ctx.store.retire_trial(ctx.study_id, suggestion.trial_id, suggestion.reason or "stopped", step):
-                    logger.info("Trial id %d stopped: %s", suggestion.trial_id, suggestion.reason)
+                    number = "?" if stopped is None else stopped.number
+                    logger.info("Trial %s stopped: %s", number, suggestion.reason)
             elif action == "wait":
                 ctx.clock.sleep(WAIT_SECONDS)
             # A lost race or a wait: look again on fresh data.
@@ -293,7 +300,8 @@ class Worker:
     def _collect_checkpoints(self, history: History) -> None:
         ctx = self.ctx
         try:
-            freed = ctx.store.collect_checkpoints(ctx.study_id, ctx.scheduler.keep_checkpoints(history))
+            keep = set(ctx.scheduler.keep_checkpoints(history)) | best_checkpoints(history)
+            freed = ctx.store.collect_checkpoints(ctx.study_id, keep)
         except Exception:  # garbage collection is best effort; the next trial end tries again
             logger.debug("checkpoint collection failed", exc_info=True)
             return

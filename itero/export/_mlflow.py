@@ -36,8 +36,10 @@ if TYPE_CHECKING:
 
 INSTALL_HINT = "pip install mlflow-skinny (or pip install 'itero[export]')"
 
-#: The run status of each finished trial state; every other state is a RUNNING run.
+#: The run status of each finished trial state.
 RUN_STATUS = {TrialState.COMPLETE: "FINISHED", TrialState.PRUNED: "KILLED", TrialState.FAILED: "FAILED"}
+#: The run status of each unfinished trial state: a paused or waiting trial is not running, it is scheduled to go on.
+OPEN_STATUS = {TrialState.RUNNING: "RUNNING", TrialState.PAUSED: "SCHEDULED", TrialState.WAITING: "SCHEDULED"}
 #: ``system_attrs`` keys that describe where a trial's weights came from, exported as ``itero.<key>`` tags.
 LINEAGE_KEYS = ("clone_of", "from_step", "replaces", "shared_from")
 
@@ -129,7 +131,12 @@ def trial_params(trial: FrozenTrial) -> dict[str, str]:
 
 def trial_tags(trial: FrozenTrial, study_name: str, numbers: dict[int, int]) -> dict[str, str]:
     """The ``itero.*`` tags of a trial's run; ``numbers`` maps trial ids to numbers (for the parent)."""
-    tags = {"itero.study": study_name, "itero.trial_number": str(trial.number), "itero.state": str(trial.state)}
+    tags = {
+        "itero.study": study_name,
+        "itero.trial_number": str(trial.number),
+        "itero.state": str(trial.state),
+        "itero.step": str(trial.step),
+    }
     if trial.parent_id is not None and trial.parent_id in numbers:
         tags["itero.parent_trial"] = str(numbers[trial.parent_id])
     for key in LINEAGE_KEYS:
@@ -221,7 +228,7 @@ def _create(client: MlflowClient, experiment_id: str, trial: FrozenTrial, tags: 
     )
     run_id: str = run.info.run_id
     _log(client, run_id, trial_points(trial), trial_params(trial), tags)
-    _set_status(client, run_id, trial, running=True)
+    _set_status(client, run_id, trial, current=None)
     return run_id
 
 
@@ -237,7 +244,7 @@ def _update(client: MlflowClient, run: Run, trial: FrozenTrial, tags: dict[str, 
     _log(client, run_id, new, params, tags)
     for stale in sorted(k for k in run.data.tags if k.startswith("itero.") and k not in tags):
         client.delete_tag(run_id, stale)
-    _set_status(client, run_id, trial, running=run.info.status == "RUNNING")
+    _set_status(client, run_id, trial, current=run.info.status)
 
 
 def _log(client: MlflowClient, run_id: str, points: list[Point], params: dict[str, str], tags: dict[str, str]) -> None:
@@ -255,18 +262,24 @@ def _log(client: MlflowClient, run_id: str, points: list[Point], params: dict[st
         client.log_batch(run_id, metrics=m, params=p, tags=t)
 
 
-def _set_status(client: MlflowClient, run_id: str, trial: FrozenTrial, running: bool) -> None:
+def _set_status(client: MlflowClient, run_id: str, trial: FrozenTrial, current: str | None) -> None:
+    """Give the run its trial's status (``current``: the run's status now, None for a new run)."""
     status = RUN_STATUS.get(trial.state)
     if status is not None:
         client.set_terminated(run_id, status, end_time=_ms(trial.datetime_complete))
-    elif not running:
-        client.update_run(run_id, status="RUNNING")
+    elif current != OPEN_STATUS[trial.state]:
+        client.update_run(run_id, status=OPEN_STATUS[trial.state])
 
 
 def _is_current(run: Run, trial: FrozenTrial) -> bool:
-    """A finished trial already exported in that state: nothing to do."""
-    status = RUN_STATUS.get(trial.state)
-    return status is not None and run.info.status == status and run.data.tags.get("itero.state") == str(trial.state)
+    """A trial already exported as it is now (same state, same step): nothing to do."""
+    status = RUN_STATUS.get(trial.state) or OPEN_STATUS.get(trial.state)
+    tags = run.data.tags
+    return (
+        run.info.status == status
+        and tags.get("itero.state") == str(trial.state)
+        and tags.get("itero.step") == str(trial.step)
+    )
 
 
 # ---------------------------------------------------------------------------------------------- helpers

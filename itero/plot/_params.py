@@ -80,16 +80,19 @@ def _dimension(col: ParamColumn, trials: Sequence[FrozenTrial]) -> dict[str, Any
             ticktext=[label(c)[:20] for c in col.choices],
             range=[-0.25, len(col.choices) - 0.75],
         )
-    elif col.log:
-        lo, hi = math.log10(col.low or float(np.nanmin(values))), math.log10(col.high or float(np.nanmax(values)))
-        ticks = np.linspace(lo, hi, 5)
-        dim.update(
-            range=[lo, hi], tickvals=ticks, ticktext=[f"{10**v:.3g}" for v in ticks], label=dim["label"] + " (log)"
-        )
-    elif col.low is not None and col.high is not None and col.low < col.high:
-        dim["range"] = [col.low, col.high]
-        if col.integer and col.high - col.low <= 12:
-            dim["tickvals"] = list(range(int(col.low), int(col.high) + 1))
+    elif col.log:  # values are log10-encoded; the axis spans the data, not the whole search range
+        span = padded_range(list(values))
+        if span is not None:
+            ticks = np.linspace(span[0], span[1], 5)
+            dim.update(range=span, tickvals=ticks, ticktext=[f"{10**v:.3g}" for v in ticks])
+        dim["label"] += " (log)"
+    else:
+        span = padded_range(list(values))
+        if span is not None:
+            dim["range"] = span
+        lo, hi = np.nanmin(values), np.nanmax(values)
+        if col.integer and np.isfinite(lo) and hi - lo <= 12:
+            dim["tickvals"] = list(range(int(lo), int(hi) + 1))
     return dim
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from itero.plot._data import Snapshot
-from itero.plot._style import BEST_COLOR, TEMPLATE, label, layout, scatter_class
+from itero.plot._style import BEST_COLOR, TEMPLATE, label, layout, log_axis, scatter_class
 from itero.trial import FrozenTrial
 
 
@@ -54,7 +54,11 @@ def pareto_figure(snap: Snapshot) -> go.Figure | str:
         )
     )
     title = f"Pareto front: {len(front)} of {len(snap.completed)} completed trials are not dominated"
-    return layout(fig, title, _axis_title(snap, a), _axis_title(snap, b))
+    layout(fig, title, _axis_title(snap, a), _axis_title(snap, b))
+    for metric, axis in ((a, fig.update_xaxes), (b, fig.update_yaxes)):
+        if log_axis([t.metrics[metric] for t in snap.completed]):  # e.g. FLOPs over decades: else squashed
+            axis(type="log", title_text=_axis_title(snap, metric) + ", log scale")
+    return fig
 
 
 def _matrix(snap: Snapshot, others: list[FrozenTrial], front: list[FrozenTrial]) -> go.Figure:

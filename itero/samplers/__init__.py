@@ -22,6 +22,7 @@ from itero.samplers._random import Random
 from itero.samplers._reinforce import Reinforce
 from itero.samplers._sobol import Sobol
 from itero.samplers._tpe import TPE
+from itero.samplers._transfer import Source, Transfer
 
 SAMPLERS: dict[str, type[BaseSampler]] = {
     "random": Random,
@@ -55,6 +56,8 @@ __all__ = [
     "RegularizedEvolution",
     "Reinforce",
     "Sobol",
+    "Source",
+    "Transfer",
     "intersection_space",
     "make_sampler",
 ]

@@ -9,6 +9,7 @@ from itero.space._distributions import (
     check_compatible,
     distribution_from_dict,
 )
+from itero.space._names import check_names, named_settings
 from itero.space._yaml import apply_override, parse_distribution, parse_space
 
 __all__ = [
@@ -19,7 +20,9 @@ __all__ = [
     "IntDistribution",
     "apply_override",
     "check_compatible",
+    "check_names",
     "distribution_from_dict",
+    "named_settings",
     "parse_distribution",
     "parse_space",
 ]

@@ -115,6 +115,12 @@ class ArtifactStore:
     def delete(self, digest: str) -> None:
         self.path(digest).unlink(missing_ok=True)
 
+    def files(self) -> list[Path]:
+        """Every file under the root: checkpoints named by their hash, and temporary files of unfinished writes."""
+        if not self.root.exists():
+            return []
+        return [p for p in self.root.glob("*/*") if p.is_file()]
+
     def disk_usage(self) -> int:
         """Bytes used by all artifacts under the root."""
         if not self.root.exists():

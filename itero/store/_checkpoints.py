@@ -4,6 +4,7 @@ resume. The bytes live in the artifact store, named by their hash. Part of ``Sto
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 
 from sqlalchemy import Engine, func, select
@@ -48,6 +49,24 @@ class CheckpointRows:
                     select(func.coalesce(func.sum(checkpoints.c.size), 0)).where(checkpoints.c.study_id == study_id)
                 ).scalar_one()
             )
+
+    def collect_orphan_files(self, min_age_seconds: float = 3600.0) -> tuple[int, int]:
+        """Delete the artifact files no checkpoint row names (left by a crash, or by a database replaced or
+        deleted), older than ``min_age_seconds`` (a worker writes a file just before the row that names it);
+        ``(files, bytes)`` freed."""
+        cutoff = time.time() - min_age_seconds
+        files = [p for p in self.artifacts.files() if p.stat().st_mtime < cutoff]
+        if not files:
+            return 0, 0
+        with self._read.connect() as conn:
+            named = set(conn.execute(select(checkpoints.c.digest).distinct()).scalars())
+        count = size = 0
+        for path in files:
+            if path.name not in named:
+                size += path.stat().st_size
+                path.unlink(missing_ok=True)
+                count += 1
+        return count, size
 
     def collect_checkpoints(self, study_id: int, keep: Iterable[int] = ()) -> int:
         """Delete the study's checkpoints that can no longer be resumed or cloned; return the bytes freed.

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
-from sqlalchemy.exc import NoSuchModuleError, OperationalError
+from sqlalchemy.exc import DatabaseError, NoSuchModuleError
 from sqlalchemy.pool import NullPool, StaticPool
 
 from itero.exceptions import StorageError
@@ -128,5 +128,24 @@ def _migrate(engine: Engine, url: str) -> None:
             with engine.begin() as conn:
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
-    except OperationalError as exc:
-        raise StorageError(f"cannot open storage {url!r}: {exc.orig}") from None
+    except DatabaseError as exc:
+        raise StorageError(cannot_open(url, str(exc.orig))) from None
+    except PermissionError as exc:
+        raise StorageError(cannot_open(url, f"{exc.strerror}: {exc.filename}")) from None
+
+
+def cannot_open(url: str, reason: str) -> str:
+    """One line saying why ``url`` cannot be opened and what to do about it."""
+    database = sqlite_file(url)
+    if database is not None and ("not a database" in reason or "malformed" in reason):
+        return (
+            f"cannot open storage {url!r}: {database} is not an SQLite database or is damaged ({reason}); "
+            "restore it from a copy, or give another storage"
+        )
+    if database is not None and ("readonly" in reason or "Permission denied" in reason or "unable to open" in reason):
+        return (
+            f"cannot open storage {url!r}: {database} cannot be written ({reason}); itero writes to the database "
+            "and beside it (its -wal, -shm and .lock files): make the file and its folder writable, or copy them "
+            "to a folder that is"
+        )
+    return f"cannot open storage {url!r}: {reason}"

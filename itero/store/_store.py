@@ -121,15 +121,22 @@ class Store(TrialRows, CheckpointRows):
         with self.engine.begin() as conn:
             conn.execute(update(studies).where(studies.c.id == study_id).values(config=_dumps(dict(config))))
 
-    def delete_study(self, name: str) -> None:
+    def delete_study(self, name: str) -> int:
+        """Delete the study ``name``, its rows and the checkpoint files no other study shares; the bytes freed."""
         rec = self.get_study(name)
-        digests = self.checkpoint_digests(rec.id)
         with self.engine.begin() as conn:
-            for table in (checkpoints, trial_runs, reports, trials, workers, runs):
+            own = conn.execute(
+                select(checkpoints.c.digest, checkpoints.c.size).where(checkpoints.c.study_id == rec.id)
+            ).all()
+            for table in (checkpoints, trial_runs, reports, trials, workers, runs, datasets):
                 conn.execute(table.delete().where(table.c.study_id == rec.id))
             conn.execute(studies.delete().where(studies.c.id == rec.id))
-        for digest in digests:
+            digests = {r.digest for r in own}
+            shared = set(conn.execute(select(checkpoints.c.digest).where(checkpoints.c.digest.in_(digests))).scalars())
+        freed = {r.digest: r.size for r in own if r.digest not in shared}
+        for digest in freed:
             self.artifacts.delete(digest)
+        return sum(freed.values())
 
     def state_counts(self) -> dict[int, dict[str, int]]:
         """``{study_id: {state: count}}`` for every study."""

@@ -238,6 +238,7 @@ class TrialRows:
 
         Each goes back to WAITING, to be resumed from its last checkpoint or retried from scratch by another
         worker, unless it has already been retried ``max_retries`` times: then it is FAILED with the reason.
+        Returns the numbers of the trials given back.
         """
         with self.engine.begin() as conn:
             cond = [trials.c.study_id == study_id, trials.c.state == "RUNNING"]
@@ -248,12 +249,12 @@ class TrialRows:
                     workers.c.study_id == study_id, workers.c.heartbeat_at < stale_before
                 )
                 cond.append(trials.c.worker_id.in_(stale))
-            rows = conn.execute(select(trials.c.id, trials.c.retries).where(and_(*cond))).all()
+            rows = conn.execute(select(trials.c.id, trials.c.retries, trials.c.number).where(and_(*cond))).all()
             if not rows:
                 return []
             version = self._tick(conn, study_id)
             now = self.clock.time()
-            for tid, retries in rows:
+            for tid, retries, _number in rows:
                 if retries >= max_retries:
                     conn.execute(
                         update(trials)
@@ -272,7 +273,7 @@ class TrialRows:
                         .where(trials.c.id == tid)
                         .values(state="WAITING", worker_id=None, version=version, retries=retries + 1)
                     )
-        return [r[0] for r in rows]
+        return [r.number for r in rows]
 
     # ------------------------------------------------------------------ reads
     def read_changes(self, study_id: int, since: int) -> tuple[int, list[TrialRow], list[ReportRow]]:

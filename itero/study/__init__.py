@@ -1,6 +1,7 @@
 """Studies: the user-facing search object, its creation and loading."""
 
 from itero.study._create import DEFAULT_STORAGE, check_objectives, create_study, load_study
+from itero.study._manage import collect_checkpoints, delete_study
 from itero.study._pareto import non_dominated
 from itero.study._records import DatasetRecord, EnvironmentRecord, StudyTotals
 from itero.study._simulate import simulate
@@ -16,7 +17,9 @@ __all__ = [
     "StudyTotals",
     "best_trials",
     "check_objectives",
+    "collect_checkpoints",
     "create_study",
+    "delete_study",
     "load_study",
     "non_dominated",
     "simulate",

@@ -15,13 +15,14 @@ from typing import Any
 
 from itero._defaults import DEFAULT_STORAGE
 from itero._spec import spec_of
-from itero.exceptions import ConfigError
+from itero.exceptions import ConfigError, StudyNotFoundError
 from itero.executors import ENERGY_METRIC
-from itero.samplers import make_sampler
+from itero.samplers import Transfer, make_sampler
 from itero.schedulers import make_scheduler
 from itero.space import parse_space
-from itero.store import Store
+from itero.store import Store, sqlite_file
 from itero.study._study import Study
+from itero.study._warm import load_sources, warm_items
 from itero.tracking import intensity
 
 _DIRECTIONS = ("maximize", "minimize")
@@ -51,7 +52,7 @@ def create_study(
     storage: str | Store = DEFAULT_STORAGE,
     objectives: Mapping[str, str] | None = None,
     sampler: Any = "tpe",
-    scheduler: Any = "fifo",
+    scheduler: Any = "auto",
     params: Mapping[str, Any] | None = None,
     space: Mapping[str, Any] | None = None,
     load_if_exists: bool = False,
@@ -59,6 +60,7 @@ def create_study(
     share_weights: Sequence[str] | None = None,
     tracking: bool = True,
     region: str | None = None,
+    warm_start_from: Any = None,
 ) -> Study:
     """Create a study (or, with ``load_if_exists=True``, continue the one of that name).
 
@@ -72,11 +74,19 @@ def create_study(
     ``region`` is the ISO 3166 country code whose grid carbon intensity converts energy to CO2 (default
     ``$ITERO_REGION`` or ``"world"``, the world average). An objective named ``energy_kwh`` is filled with
     each trial's measured energy.
+    ``warm_start_from=["last-week"]`` (study names in this storage, ``Study`` objects or
+    ``{"study": name, "storage": url}``) starts the search from earlier studies over the same or an overlapping
+    space, as far as they rank this study's trials (``itero.samplers.Transfer``).
     """
-    if not isinstance(name, str) or not name.strip() or len(name) > 255:
-        raise ConfigError(f"study name must be a non-empty string of at most 255 characters, got {name!r}")
+    if not isinstance(name, str) or not name.strip() or len(name) > 255 or not name.isprintable():
+        raise ConfigError(
+            f"study name must be a non-empty string of at most 255 printable characters (no newline or tab), "
+            f"got {name!r}"
+        )
     directions = check_objectives(objectives)
     sampler_obj = make_sampler(sampler)
+    if isinstance(sampler_obj, Transfer):
+        raise ConfigError("sampler: pass the study's own sampler and warm_start_from=[...] rather than a Transfer")
     scheduler_obj = make_scheduler(scheduler)
     sampler_obj.check_objectives(directions)
     scheduler_obj.check_objectives(directions)
@@ -93,6 +103,8 @@ def create_study(
             f"got tracking={tracking}, {directions[ENERGY_METRIC]!r}"
         )
     store = storage if isinstance(storage, Store) else Store(storage, artifacts=artifacts)
+    warm = warm_items(warm_start_from, store)
+    sources = load_sources(warm, store, name)
     config = {
         "sampler": spec_of(sampler_obj),
         "scheduler": spec_of(scheduler_obj),
@@ -101,6 +113,7 @@ def create_study(
         "share_weights": list(shared),
         "tracking": tracking,
         "region": region_code,
+        "warm_start": warm,
     }
     _check_json(config)
     record = store.create_study(name, directions, config, load_if_exists=load_if_exists)
@@ -109,6 +122,11 @@ def create_study(
             f"study {name!r} exists with objectives {record.directions}, not {directions}; "
             "use another study name to change the objectives"
         )
+    stored = record.config.get("warm_start", [])
+    if stored != warm:  # an existing study (load_if_exists) keeps the sources it was created with
+        sources = load_sources(stored, store, name, missing_ok=True)
+    if sources:
+        sampler_obj = Transfer(sampler_obj, sources)
     return Study(
         store, name, record.id, directions, sampler_obj, scheduler_obj, params, space_obj, shared, tracking, region_code
     )
@@ -124,11 +142,17 @@ def load_study(
     """Open an existing study; its sampler, scheduler, fixed params and space come from the store unless given."""
     from itero.space import distribution_from_dict
 
+    database = None if isinstance(storage, Store) else sqlite_file(storage)
+    if database is not None and not database.exists():  # reading must not create the file
+        raise StudyNotFoundError(f"no study named {name!r}: no database at {database}")
     store = storage if isinstance(storage, Store) else Store(storage, artifacts=artifacts)
     record = store.get_study(name)
     config = record.config
     sampler_obj = make_sampler(sampler if sampler is not None else config.get("sampler", "tpe"))
     scheduler_obj = make_scheduler(scheduler if scheduler is not None else config.get("scheduler", "fifo"))
+    sources = load_sources(config.get("warm_start", []), store, name, missing_ok=True)
+    if sources:
+        sampler_obj = Transfer(sampler_obj, sources)
     space = {k: distribution_from_dict(v) for k, v in config.get("space", {}).items()}
     shared = tuple(config.get("share_weights", ()))
     return Study(

@@ -12,13 +12,14 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from itero.exceptions import ConfigError
-from itero.executors import Budget, RunContext, Trial, Worker, next_work, run_processes
+from itero.executors import Budget, RunContext, Trial, Worker, next_work, run_processes, sigterm_as_interrupt
 from itero.samplers import BaseSampler
 from itero.schedulers import BaseScheduler
+from itero.space import Distribution, check_names, named_settings
 from itero.store import Store
 from itero.store._cache import StudyCache
 from itero.study._progress import StudyProgress
-from itero.trial import FrozenTrial
+from itero.trial import FrozenTrial, TrialState
 
 
 class Study(Protocol):
@@ -31,6 +32,8 @@ class Study(Protocol):
     sampler: BaseSampler
     scheduler: BaseScheduler
     tracking: bool
+    params: dict[str, Any]
+    space: dict[str, Distribution]
     _cache: StudyCache
 
     def _context(self, store: Store, cache: StudyCache, budget: Budget, simulated: bool = False) -> RunContext: ...
@@ -51,7 +54,11 @@ def optimize(
     spent in this call, ``max_energy_kwh`` of energy has been used (measured as in ``itero.tracking``; trials
     running when it is reached stop at their next step), or ``timeout`` seconds have passed — the first
     reached. ``n_jobs`` peer worker processes share the work (``-1``: one per core). With no limit at
-    all it runs until interrupted."""
+    all it runs until interrupted.
+
+    Whatever ``n_trials`` says, a run first finishes what the study has started: trials given back as WAITING
+    (Ctrl-C, a dead worker) and paused trials its scheduler resumes; ``n_trials`` counts only new trials, so
+    ``n_trials=0`` starts none and only finishes those."""
     check_limits(n_trials, max_steps_total, timeout)
     if max_energy_kwh is not None:
         if (
@@ -78,24 +85,52 @@ def optimize(
     run_id = budget.run_id
     assert run_id is not None
     progress = StudyProgress(cache, study.name, n_trials, max_steps_total, timeout, enabled=show_progress)
+    names = NameCheck(study)
     try:
-        with progress:
+        with progress, sigterm_as_interrupt():
             if n_jobs == 1:
 
                 def on_end(t: FrozenTrial) -> None:
                     progress.update()
+                    names()
                     for cb in callbacks:
                         cb(t)
 
-                watch = on_end if (progress.enabled or callbacks) else None
+                watch = on_end if (progress.enabled or callbacks or not names.done) else None
                 Worker(study._context(study.store, cache, budget), objective, watch).run()
             else:
                 if callbacks:
                     raise ConfigError("callbacks run in the worker processes' parent only with n_jobs=1")
-                _run_parallel(study, objective, n_jobs, budget, progress.update)
+
+                def poll() -> None:
+                    progress.update()
+                    names()
+
+                _run_parallel(study, objective, n_jobs, budget, poll)
     finally:
         study.store.end_run(run_id)
         cache.refresh()
+
+
+class NameCheck:
+    """Once a trial of the study has run (not failed), names under ``params``/``space`` that no trial suggested
+    stop the run with a ConfigError naming them: a misspelt name would otherwise be ignored."""
+
+    def __init__(self, study: Study) -> None:
+        self.named = named_settings(study.params, study.space)
+        self.cache = study._cache
+        self.done = not self.named
+
+    def __call__(self) -> None:
+        if self.done:
+            return
+        ran = [t for t in self.cache.refresh().trials if t.state in _RAN]
+        if ran:
+            self.done = True
+            check_names(self.named, set().union(*(t.params for t in ran)), "the objective")
+
+
+_RAN = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.PAUSED)
 
 
 def open_run(
@@ -125,7 +160,7 @@ def open_run(
 
 def check_limits(n_trials: int | None, max_steps_total: int | None, timeout: float | None) -> None:
     """Validate the limits of a run, naming the bad one."""
-    _check_limit("n_trials", n_trials)
+    _check_limit("n_trials", n_trials, minimum=0)
     _check_limit("max_steps_total", max_steps_total)
     if timeout is not None and (
         isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0 or not math.isfinite(timeout)
@@ -157,6 +192,6 @@ def _run_parallel(
     run_processes(n_jobs, make_worker, release, work_left, poll, max_restarts=3 * n_jobs + 100)
 
 
-def _check_limit(name: str, value: Any) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-        raise ConfigError(f"{name} must be an integer >= 1 or None, got {value!r}")
+def _check_limit(name: str, value: Any, minimum: int = 1) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < minimum):
+        raise ConfigError(f"{name} must be an integer >= {minimum} or None, got {value!r}")

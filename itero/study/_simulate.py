@@ -4,7 +4,7 @@
     >>> from itero.executors import FakeClock
     >>> from itero.store import Store
     >>> clock = FakeClock()
-    >>> study = itero.create_study("sim", storage=Store("sqlite://", clock=clock), tracking=False)
+    >>> study = itero.create_study("sim", storage=Store("sqlite://", clock=clock), scheduler="fifo", tracking=False)
     >>> def objective(trial):
     ...     x = trial.suggest_float("x", 0.0, 1.0)
     ...     for step in trial.steps(max_steps=4):

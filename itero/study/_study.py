@@ -17,12 +17,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from itero._hypervolume import hypervolume
-from itero.exceptions import DataVersionWarning
+from itero.exceptions import ArtifactError, DataVersionWarning
 from itero.executors import Budget, ClockMeter, RunContext, RunHost, Trial
 from itero.samplers import BaseSampler
 from itero.schedulers import BaseScheduler
 from itero.space import Distribution
-from itero.store import Store, TrialRunRecord, public_url
+from itero.store import Store, TrialRunRecord, load_state, public_url
 from itero.store._cache import StudyCache
 from itero.study._optimize import optimize
 from itero.study._pareto import non_dominated
@@ -104,6 +104,35 @@ class Study:
     @property
     def best_params(self) -> dict[str, Any]:
         return dict(self.best_trial.params)
+
+    def restore(self, trial: FrozenTrial | int | None = None) -> Any:
+        """The state ``trial`` (a trial or its number; default the best trial) gave at its kept checkpoint, as
+        the objective gave it to ``trial.report(..., state=...)``: the best trial, and each trial of the Pareto
+        front, keeps its last step's, so its weights need no retraining.
+
+            weights = study.restore()                       # the best trial's state dict
+            model.load_state_dict(weights["model"])
+        """
+        t = self.best_trial if trial is None else trial
+        if isinstance(t, int):
+            found = [x for x in self.history.trials if x.number == t]
+            if not found:
+                raise ValueError(f"study {self.name!r} has no trial {t}")
+            t = found[0]
+        why = (
+            f"trial {t.number} of study {self.name!r} ({t.state.value}) kept no checkpoint: a trial keeps its last "
+            "step's state when it reports its objectives with a state there (trial.report(step, metrics, "
+            "state=...)) and is the best or on the front when it ends, until it no longer is"
+        )
+        if t.checkpoint_id is None:
+            raise ArtifactError(why)
+        try:
+            owner, _step, data = self.store.load_checkpoint(t.checkpoint_id)
+        except LookupError:  # collected when the trial stopped being best
+            raise ArtifactError(why) from None
+        if owner != t.id:  # a clone's donor checkpoint, not one of its own
+            raise ArtifactError(why)
+        return load_state(data)
 
     def pareto_front(self) -> list[FrozenTrial]:
         """The non-dominated feasible COMPLETE trials (for one objective: the best ones)."""

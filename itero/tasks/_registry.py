@@ -19,6 +19,8 @@ import hashlib
 import importlib
 import importlib.util
 import inspect
+import math
+import random
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -81,6 +83,17 @@ class Task:
         """Import and return the task's space function: ``suggest(trial) -> params`` (an itero or Optuna trial)."""
         return self._load(self.space, "space")
 
+    def param_names(self, draws: int = 32) -> set[str]:
+        """The names of the parameters the task's space function suggests: the union over ``draws`` random
+        walks through it (so conditional parameters count)."""
+        names: set[str] = set()
+        suggest = self.suggest()
+        for seed in range(draws):
+            probe = _Probe(seed)
+            suggest(probe)
+            names |= probe.names
+        return names
+
     def make_run(self) -> Callable[..., Any]:
         """Import and return ``make_run(params, number)``: a run with ``train_step(step)``, ``evaluate()``,
         ``state_dict()`` and ``load_state_dict(state)``, independent of any tuning framework."""
@@ -92,6 +105,30 @@ class Task:
         module_name, _, func_name = ref.partition(":")
         module = importlib.import_module(module_name)
         return _callable_attr(module, func_name, where=f"task {self.name!r} ({ref})")
+
+
+class _Probe:
+    """A trial that answers each ``suggest_*`` with a random value and records the names it was asked."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+        self.names: set[str] = set()
+
+    def suggest_float(
+        self, name: str, low: float, high: float, *, log: bool = False, step: float | None = None
+    ) -> float:
+        self.names.add(name)
+        if log:
+            return math.exp(self.rng.uniform(math.log(low), math.log(high)))
+        return self.rng.uniform(low, high)
+
+    def suggest_int(self, name: str, low: int, high: int, *, log: bool = False, step: int = 1) -> int:
+        self.names.add(name)
+        return self.rng.randrange(low, high + 1, step)
+
+    def suggest_categorical(self, name: str, choices: Any) -> Any:
+        self.names.add(name)
+        return self.rng.choice(list(choices))
 
 
 TASKS: dict[str, Task] = {}

@@ -11,6 +11,7 @@ from itero.space import Distribution
 from itero.trial._state import TrialState
 
 CONSTRAINTS_KEY = "constraints"  # where trial.set_constraints stores its values in system_attrs
+TRACEBACK_KEY = "traceback"  # where a failed trial keeps the traceback of its objective's exception
 
 
 @dataclass
@@ -64,6 +65,12 @@ class FrozenTrial:
         if self.datetime_start is None or self.datetime_complete is None:
             return None
         return self.datetime_complete - self.datetime_start
+
+    @property
+    def traceback(self) -> str | None:
+        """The traceback of the exception that failed this trial (kept in ``system_attrs``); else None."""
+        text = self.system_attrs.get(TRACEBACK_KEY)
+        return str(text) if text else None
 
     @property
     def constraints(self) -> list[float]:
