@@ -93,9 +93,14 @@ def test_kill_9_of_a_worker_mid_trial(storage_url, study_name):
     assert {t.state for t in done} == {TrialState.COMPLETE}
     victim = next(t for t in done if t.id == killed[0][0])
     assert victim.retries == 1
-    runs = [r for r in study.store.trial_runs(study.id) if r.trial_id == victim.id]
-    # The dead run left no run record; the resumed run started from the last checkpoint, not from zero.
-    assert len(runs) == 1 and runs[0].start_step >= 3 and runs[0].end_step == 8
+    runs = sorted((r for r in study.store.trial_runs(study.id) if r.trial_id == victim.id), key=lambda r: r.end_step)
+    # The dead run is recorded as CRASHED with the cost it wrote; the resumed run started from the last checkpoint.
+    crashed, resumed = runs
+    assert (
+        (crashed.outcome, crashed.start_step) == ("CRASHED", 0) and crashed.end_step >= 3 and crashed.wall_seconds > 0
+    )
+    assert resumed.outcome == "COMPLETE" and resumed.start_step >= 3 and resumed.end_step == 8
+    assert victim.cost.runs == 2
     watcher.dispose()
 
 

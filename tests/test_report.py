@@ -188,7 +188,7 @@ def test_a_study_without_completed_trials_says_so_and_still_shows_cost_and_envir
         "paused-only", storage=url, objectives={"loss": "minimize"}, sampler={"name": "random", "seed": 0},
         scheduler={"name": "asha", "max_steps": 9, "eta": 3},
     )  # fmt: skip
-    study.optimize(curves, n_trials=2, show_progress=False)
+    study.optimize(curves, max_steps_total=2, show_progress=False)  # two trials, paused at their first rung
     assert not study.history.completed()
     text = itero.report.build_report(study)
     page = Page(text)

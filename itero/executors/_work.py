@@ -75,9 +75,20 @@ def next_work(ctx: RunContext, history: History) -> Work:
     if suggestion.action == "wait" and not history.with_state(TrialState.RUNNING):
         return Work(None, f"scheduler {ctx.scheduler.name!r} waits but no trial is running", warn=True)
     if suggestion.action == "start":
-        b = ctx.budget
-        if b.n_trials is not None and b.run_id is not None and ctx.store.trials_left(b.run_id) == 0:
-            return Work(None, "the run's trials are all started")
-        if ctx.sampler.is_exhausted(ctx.scheduler.sampler_view(history)):
-            return Work(None, f"sampler {ctx.sampler.name!r} has no configuration left")
+        why = _no_new_trial(ctx, history)
+        if why is not None:  # finish the paused trials the scheduler still finds worth it, then stop
+            finishing = ctx.scheduler.finish(history)
+            if finishing.action == "resume":
+                return Work(finishing, f"finish a paused trial: {why}")
+            return Work(None, why)
     return Work(suggestion, suggestion.action)
+
+
+def _no_new_trial(ctx: RunContext, history: History) -> str | None:
+    """Why no new trial may start: the run's trials are all started, or the sampler has nothing new."""
+    b = ctx.budget
+    if b.n_trials is not None and b.run_id is not None and ctx.store.trials_left(b.run_id) == 0:
+        return "the run's trials are all started"
+    if ctx.sampler.is_exhausted(ctx.scheduler.sampler_view(history)):
+        return f"sampler {ctx.sampler.name!r} has no configuration left"
+    return None

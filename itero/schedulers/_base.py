@@ -87,6 +87,11 @@ class BaseScheduler:
         """What a free worker runs next."""
         return Suggestion.start()
 
+    def finish(self, history: History) -> Suggestion:
+        """What a free worker runs when ``next`` says start but no new trial may start (the trial budget is
+        used up): a paused trial worth finishing, or ``done`` (the default)."""
+        return Suggestion.done("no new trial may start and nothing paused is worth finishing")
+
     def decide(self, history: History, trial: FrozenTrial, step: int, *, can_pause: bool = True) -> Decision:
         """After ``trial`` reported ``step``: go on, pause, or stop. ``can_pause`` is False when the objective
         gave no state to resume from: the scheduler then decides stop-or-continue in place."""

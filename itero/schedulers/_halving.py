@@ -22,7 +22,7 @@ ends (complete, stopped, failed) loses its own.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -89,9 +89,19 @@ class _Halving(BaseScheduler):
         return Decision.PAUSE if can_pause else Decision.STOP
 
     def next(self, history: History) -> Suggestion:
+        return self._promote(history, lambda n: n // self.eta) or Suggestion.start()
+
+    def finish(self, history: History) -> Suggestion:
+        """With no new trial to come, rungs will not fill up: promote the top ``ceil(n / eta)`` (at least the
+        best of each rung), so that the most promising paused trials are trained to the end."""
+        return self._promote(history, lambda n: math.ceil(n / self.eta)) or super().finish(history)
+
+    def _promote(self, history: History, quota_of: Callable[[int], int]) -> Suggestion | None:
+        """Resume the paused trial of the highest rung that is in the top ``quota_of(n)`` of its rung (all of
+        them where the rung's ranking is unreliable); None when there is none."""
         paused = history.with_state(TrialState.PAUSED)
         if not paused:
-            return Suggestion.start()
+            return None
         for bracket in self.brackets():
             rungs = self.rungs(bracket)
             waiting = [t for t in paused if self.bracket_of(t) == bracket]
@@ -100,11 +110,11 @@ class _Halving(BaseScheduler):
                 if not at_rung:
                     continue
                 reached, points = rung_table(history, self.members(history, bracket), rungs[k])
-                quota = len(reached) // self.eta if self.is_reliable(history, rungs[k]) else len(reached)
+                quota = quota_of(len(reached)) if self.is_reliable(history, rungs[k]) else len(reached)
                 for t in self.top(history, reached, points, quota):
                     if t.id in at_rung:
                         return Suggestion.resume(t.id)
-        return Suggestion.start()
+        return None
 
     def is_reliable(self, history: History, step: int) -> bool:
         """Whether ranking trials at rung ``step`` predicts their ranking at ``max_steps``.

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, Engine, and_, func, insert, select, update
 from itero._clock import Clock
 from itero.store._artifacts import ArtifactStore
 from itero.store._records import ReportRow, TrialRow
-from itero.store._schema import checkpoints, runs, trials, workers
+from itero.store._schema import checkpoints, runs, trial_runs, trials, workers
 from itero.store._statements import Statements
 from itero.store._writes import TrialWrite
 
@@ -238,7 +238,9 @@ class TrialRows:
 
         Each goes back to WAITING, to be resumed from its last checkpoint or retried from scratch by another
         worker, unless it has already been retried ``max_retries`` times: then it is FAILED with the reason.
-        Returns the numbers of the trials given back.
+        The lost attempt is recorded as a CRASHED run holding the cost it had written (the trial's totals minus
+        its recorded runs), from where its previous run ended to the step it reached. Returns the numbers of
+        the trials given back.
         """
         with self.engine.begin() as conn:
             cond = [trials.c.study_id == study_id, trials.c.state == "RUNNING"]
@@ -254,6 +256,7 @@ class TrialRows:
                 return []
             version = self._tick(conn, study_id)
             now = self.clock.time()
+            self._record_crashes(conn, study_id, [r.id for r in rows], now)
             for tid, retries, _number in rows:
                 if retries >= max_retries:
                     conn.execute(
@@ -274,6 +277,47 @@ class TrialRows:
                         .values(state="WAITING", worker_id=None, version=version, retries=retries + 1)
                     )
         return [r.number for r in rows]
+
+    def _record_crashes(self, conn: Connection, study_id: int, trial_ids: list[int], now: float) -> None:
+        """A CRASHED run row for each of ``trial_ids``: the cost its trial wrote that no run row accounts for."""
+        r = trial_runs.c
+        done = (
+            select(
+                r.trial_id,
+                func.coalesce(func.max(r.end_step), 0).label("end"),
+                func.max(r.ended_at).label("ended"),
+                func.coalesce(func.sum(r.wall_seconds), 0.0).label("wall"),
+                func.coalesce(func.sum(r.cpu_seconds), 0.0).label("cpu"),
+                func.coalesce(func.sum(r.energy_j), 0.0).label("energy"),
+                func.coalesce(func.sum(r.co2_g), 0.0).label("co2"),
+            )
+            .where(r.trial_id.in_(trial_ids))
+            .group_by(r.trial_id)
+        )
+        before = {row.trial_id: row for row in conn.execute(done)}
+        t = trials.c
+        current = select(
+            t.id, t.worker_id, t.step, t.wall_seconds, t.cpu_seconds, t.energy_j, t.co2_g, t.started_at
+        ).where(t.id.in_(trial_ids))
+        for row in conn.execute(current).all():
+            prev = before.get(row.id)
+            conn.execute(
+                insert(trial_runs).values(
+                    study_id=study_id,
+                    trial_id=row.id,
+                    worker_id=row.worker_id,
+                    start_step=min(int(prev.end) if prev else 0, row.step),
+                    end_step=row.step,
+                    wall_seconds=max(0.0, row.wall_seconds - (prev.wall if prev else 0.0)),
+                    cpu_seconds=max(0.0, row.cpu_seconds - (prev.cpu if prev else 0.0)),
+                    energy_j=max(0.0, row.energy_j - (prev.energy if prev else 0.0)),
+                    co2_g=max(0.0, row.co2_g - (prev.co2 if prev else 0.0)),
+                    started_at=(prev.ended if prev and prev.ended is not None else row.started_at) or now,
+                    ended_at=now,
+                    outcome="CRASHED",
+                )
+            )
+        conn.execute(update(trials).where(t.id.in_(trial_ids)).values(n_runs=t.n_runs + 1))
 
     # ------------------------------------------------------------------ reads
     def read_changes(self, study_id: int, since: int) -> tuple[int, list[TrialRow], list[ReportRow]]:
