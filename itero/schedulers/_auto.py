@@ -26,7 +26,9 @@ a new one. On the replay tables it decided as the default did on four of five an
 
 ``learn_from="prediction"`` (one objective) shows the sampler each stopped or paused trial as complete at the
 final value the curve model predicts from its furthest decision step, instead of ranking it by how far it got
-then by its value there (``"step"``, the default, as Optuna's TPE ranks pruned trials).
+then by its value there (``"step"``, the default, as Optuna's TPE ranks pruned trials). On the replay tables
+with TPE the two gave the same compute to the 90th percentile on all five single-objective tables (8 seeds,
+within 0.01 simulated seconds), so the simpler rule is the default.
 
     >>> Auto(max_steps=30).decision_steps()
     [1, 3, 9, 27]
