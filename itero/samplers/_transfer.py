@@ -24,7 +24,6 @@ backwards then weighs nothing, so a misleading source costs its first trial and 
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,7 +31,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import kendalltau
 
-from itero.samplers._base import BaseSampler
+from itero.samplers._base import BaseSampler, PerHistoryCache
 from itero.space import CategoricalDistribution, Distribution
 from itero.trial import FrozenTrial, History, TrialState
 
@@ -105,7 +104,7 @@ def _to_unit(dist: Distribution, value: Any) -> float:
     return float(dist.to_unit(value))
 
 
-class Transfer(BaseSampler):
+class Transfer(PerHistoryCache, BaseSampler):
     """The study's own ``sampler``, warm-started from ``sources`` (see the module docstring)."""
 
     supports_multi_objective = True
@@ -119,16 +118,7 @@ class Transfer(BaseSampler):
         self.name = sampler.name  # type: ignore[misc]  # the study's sampler, as it is stored
         self._plans: dict[int, tuple[int, dict[str, Any], bool] | None] = {}
         self._weights: tuple[int, int, np.ndarray] = (-1, -1, np.full(len(self.sources), PRIOR_WEIGHT))
-        self._lock = threading.Lock()
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        del state["_lock"]
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._lock = threading.Lock()
+        self._init_caches()  # the lock (not pickled to worker processes)
 
     def __repr__(self) -> str:
         return f"Transfer({self.base!r}, sources={[s.name for s in self.sources]})"

@@ -157,8 +157,8 @@ class Auto(BaseScheduler):
 
     def _thaw_table(self, history: History, final: int) -> tuple[float | None, list[tuple[float, int]]]:
         """The worth of a new trial and of each paused one (best first), once per version of the history."""
-        table = self._curves(history, final)
-        first = self.decision_steps(final)[0]
+        table, steps = self._curves(history, final), self.decision_steps(final)
+        first = steps[0]
         best = table.leader(final, exclude=-1)
         model = table.fit(first, final)
         new = None
@@ -167,7 +167,6 @@ class Auto(BaseScheduler):
             early = np.minimum(early[np.isfinite(early)], model.x_max)
             gaps = best - (model.intercept + model.slope * early)
             new = float(expected_improvements(gaps, np.asarray(model.errors)).mean()) / final if len(gaps) else None
-        steps = self.decision_steps(final)
         paused = []
         for t in history.with_state(TrialState.PAUSED):
             k = highest_rung(t, steps)
