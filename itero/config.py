@@ -5,15 +5,15 @@
     study = run_config(resolved)        # create or resume the study; budgets are study totals
 
 The keys are those of DESIGN.md (``study``, ``storage``, ``task``, ``objectives``, ``params``, ``space``,
-``sampler``, ``scheduler``, ``budget``, ``n_jobs``). Re-running the same file resumes the study: the budget
-counts what the study has spent over all its runs, so a budget of 8 trials after a run of 6 adds 2 more.
+``sampler``, ``scheduler``, ``budget``, ``n_jobs``). The ``budget`` becomes the study's own (``Study.set_budget``):
+the store grants it across every process and machine working on the study, and re-running the same file
+resumes the same totals, so a budget of 8 trials after a run of 6 adds 2 more.
 """
 
 from __future__ import annotations
 
 import difflib
 import logging
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +56,7 @@ class StudyConfig(BaseModel):
 
     study: Annotated[str, Field(min_length=1, max_length=255)]
     storage: Annotated[str, Field(min_length=1)] = DEFAULT_STORAGE
+    artifacts: Annotated[str, Field(min_length=1)] | None = None
     task: Annotated[str, Field(min_length=1)]
     objectives: dict[str, str] | None = None
     params: dict[str, Any] | None = None
@@ -96,6 +97,7 @@ _EXPECTED = {
     "region": "an ISO 3166 country code such as FRA or US, or world (the grid's carbon intensity)",
     "n_jobs": "an integer >= 1",
     "share_weights": "a list of the parameter names that shape the model, e.g. [width, depth, optimizer]",
+    "artifacts": "where checkpoints live: a folder, an fsspec URL (s3://bucket/prefix) or 'database'",
     "warm_start": "a list of earlier studies: names in this storage or {study: NAME, storage: URL}",
 }
 _ALLOWED_KEYS = {"": list(StudyConfig.model_fields), "budget": list(BudgetConfig.model_fields)}
@@ -240,6 +242,7 @@ class ResolvedConfig:
     scheduler: BaseScheduler
     space: dict[str, Distribution] = field(default_factory=dict)
     task: Any = None  # the built-in Task, when ``task`` names one
+    target: str | None = None  # the objective's reference as resolved (a file beside the config: its full path)
 
 
 def validate(config: StudyConfig) -> ResolvedConfig:
@@ -250,7 +253,7 @@ def validate(config: StudyConfig) -> ResolvedConfig:
     """
     src = config.source
     _check_storage(config.storage, src)
-    objective, task = _resolve_task(config.task, src)
+    objective, task, target = _resolve_task(config.task, src)
     directions = _resolve_objectives(config.objectives, task, src)
     space = _resolve_space(config.space, src)
     if task is not None and task.space:
@@ -266,7 +269,7 @@ def validate(config: StudyConfig) -> ResolvedConfig:
         _with_source(src, lambda: intensity(config.region or "world"))
     if config.budget is not None and config.budget.energy_kwh is not None and not config.tracking:
         raise ConfigError(f"{src}: budget.energy_kwh needs energy tracking, but tracking is false")
-    return ResolvedConfig(config, objective, directions, sampler, scheduler, space, task)
+    return ResolvedConfig(config, objective, directions, sampler, scheduler, space, task, target)
 
 
 def _with_source(src: str, build: Callable[[], T]) -> T:
@@ -287,9 +290,9 @@ def _check_storage(url: str, src: str) -> None:
         )
 
 
-def _resolve_task(ref: str, src: str) -> tuple[Callable[..., Any], Any]:
-    """``(objective, Task or None)``; a relative ``path/file.py:function`` is first looked for beside the
-    config file."""
+def _resolve_task(ref: str, src: str) -> tuple[Callable[..., Any], Any, str]:
+    """``(objective, Task or None, the reference as resolved)``; a relative ``path/file.py:function`` is first
+    looked for beside the config file."""
     from itero.tasks import TASKS, load_objective
 
     target = ref
@@ -297,9 +300,9 @@ def _resolve_task(ref: str, src: str) -> tuple[Callable[..., Any], Any]:
     if sep and file_part.endswith(".py") and not Path(file_part).is_absolute() and src != "<config>":
         beside = Path(src).parent / file_part
         if beside.is_file():
-            target = f"{beside}:{func}"
+            target = f"{beside.resolve()}:{func}"
     objective = _with_source(src, lambda: load_objective(target))
-    return objective, TASKS.get(ref)
+    return objective, TASKS.get(ref), target
 
 
 def _resolve_objectives(objectives: Mapping[str, str] | None, task: Any, src: str) -> dict[str, str]:
@@ -341,51 +344,41 @@ def _is_number(value: Any) -> bool:
 # ---------------------------------------------------------------------------------------------- running
 @dataclass(frozen=True)
 class RunPlan:
-    """What one ``run_config`` call may still spend: the budget minus what the study spent before."""
+    """What one ``run_config`` call does: the per-call limits (without a ``budget:``, the default number of
+    trials; with one, none — the study's own budget limits every process), or why nothing is run."""
 
     n_trials: int | None
-    max_steps: int | None
-    timeout: float | None
-    used_up: str | None = None  # why nothing is run, when a budget is already spent
+    used_up: str | None = None  # why nothing is run, when the budget is already spent
     note: str | None = None
-    max_energy_kwh: float | None = None
 
 
 def plan_run(budget: BudgetConfig | None, study: Study) -> RunPlan:
-    """The limits of this run so that the study's totals stay within ``budget``.
+    """How this run goes once ``budget`` is the study's budget (``Study.set_budget``).
 
-    Every trial the study has (finished, running, paused or waiting for a retry) used one trial of the budget.
+    Every trial the study has (finished, running, paused or waiting for a retry) used one trial of the budget;
+    trials it started are still finished once the trial budget is reached.
     """
     if budget is None or all(v is None for v in (budget.trials, budget.steps, budget.minutes, budget.energy_kwh)):
-        return RunPlan(DEFAULT_TRIALS, None, None, note=f"no budget given: running {DEFAULT_TRIALS} trials")
+        return RunPlan(DEFAULT_TRIALS, note=f"no budget given: running {DEFAULT_TRIALS} trials")
     totals = study.totals()
-    n_trials = max_steps = timeout = energy = None
-    if budget.trials is not None:
-        n_trials = budget.trials - totals.trials
-        if n_trials <= 0 and not study.history.with_state(TrialState.WAITING, TrialState.PAUSED):
-            return _used_up(f"budget.trials: the study has {totals.trials} of {budget.trials} trials")
-        n_trials = max(n_trials, 0)  # no new trial; the started ones are still finished
-    if budget.steps is not None:
-        max_steps = budget.steps - totals.steps
-        if max_steps <= 0:
-            return _used_up(f"budget.steps: the study spent {totals.steps} of {budget.steps} steps")
-    if budget.minutes is not None:
-        timeout = budget.minutes * 60 - totals.run_seconds
-        if timeout <= 0 or not math.isfinite(timeout):
-            spent = totals.run_seconds / 60
-            return _used_up(f"budget.minutes: the study ran {spent:.2f} of {budget.minutes:g} minutes")
-    if budget.energy_kwh is not None:
-        energy = budget.energy_kwh - totals.energy_kwh
-        if energy <= 0:
-            return _used_up(f"budget.energy_kwh: the study used {totals.energy_kwh:.4g} of {budget.energy_kwh:g} kWh")
     note = None
-    if n_trials == 0:
+    if budget.trials is not None and totals.trials >= budget.trials:
+        if not study.history.with_state(TrialState.WAITING, TrialState.PAUSED):
+            return _used_up(f"budget.trials: the study has {totals.trials} of {budget.trials} trials")
         note = f"budget.trials: the study has all {budget.trials} trials; finishing those it started"
-    return RunPlan(n_trials, max_steps, timeout, note=note, max_energy_kwh=energy)
+    steps_taken = study.budget.steps_taken
+    if budget.steps is not None and steps_taken >= budget.steps:
+        return _used_up(f"budget.steps: the study spent {steps_taken} of {budget.steps} steps")
+    if budget.minutes is not None and totals.run_seconds >= budget.minutes * 60:
+        spent = totals.run_seconds / 60
+        return _used_up(f"budget.minutes: the study ran {spent:.2f} of {budget.minutes:g} minutes")
+    if budget.energy_kwh is not None and totals.energy_kwh >= budget.energy_kwh:
+        return _used_up(f"budget.energy_kwh: the study used {totals.energy_kwh:.4g} of {budget.energy_kwh:g} kWh")
+    return RunPlan(None, note=note)
 
 
 def _used_up(reason: str) -> RunPlan:
-    return RunPlan(None, None, None, used_up=f"budget used up ({reason}); nothing to run")
+    return RunPlan(None, used_up=f"budget used up ({reason}); nothing to run")
 
 
 def run_config(
@@ -411,9 +404,13 @@ def run_config(
         load_if_exists=True,
         share_weights=cfg.share_weights,
         warm_start_from=cfg.warm_start,
+        artifacts=cfg.artifacts,
+        task=resolved.target,
         tracking=cfg.tracking,
         region=cfg.region,
     )
+    b = cfg.budget or BudgetConfig()
+    study.set_budget(trials=b.trials, steps=b.steps, minutes=b.minutes, energy_kwh=b.energy_kwh)
     plan = plan_run(cfg.budget, study)
     for note, level in ((plan.note, logging.INFO), (plan.used_up, logging.WARNING)):
         if note and echo is not None:
@@ -422,15 +419,7 @@ def run_config(
             logger.log(level, "study %r: %s", cfg.study, note)
     if plan.used_up:
         return study
-    study.optimize(
-        resolved.objective,
-        n_trials=plan.n_trials,
-        max_steps_total=plan.max_steps,
-        timeout=plan.timeout,
-        n_jobs=cfg.n_jobs,
-        show_progress=show_progress,
-        max_energy_kwh=plan.max_energy_kwh,
-    )
+    study.optimize(resolved.objective, n_trials=plan.n_trials, n_jobs=cfg.n_jobs, show_progress=show_progress)
     return study
 
 

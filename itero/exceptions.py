@@ -38,5 +38,9 @@ class ArtifactError(IteroError, RuntimeError):
     """A checkpoint is missing or its content does not match its hash."""
 
 
+class BudgetSpentError(IteroError, RuntimeError):
+    """The study's budget (``Study.set_budget``) allows no new trial."""
+
+
 class DataVersionWarning(UserWarning):
     """Trials being compared were trained or evaluated on different versions of a dataset."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+import shutil
+import subprocess
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -136,6 +138,37 @@ def test_a_read_only_database_says_what_to_do() -> None:
 
     line = cannot_open("sqlite:////data/itero.db", "attempt to write a readonly database")
     assert "/data/itero.db cannot be written" in line and "make the file and its folder writable" in line
+
+
+def _immutable(*paths: Path, on: bool) -> bool:
+    """Set or clear the immutable flag (``chattr +i``): writes then fail even for root, as for a user without
+    write permission. False where the file system or the user cannot."""
+    flag = "+i" if on else "-i"
+    return all(subprocess.run(["chattr", flag, str(p)], capture_output=True).returncode == 0 for p in paths)
+
+
+def test_a_read_only_database_can_be_read_and_a_write_is_one_line(tmp_path: Path) -> None:
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    url = f"sqlite:///{folder / 'itero.db'}"
+    path = write_study(tmp_path, url, QUAD + "scheduler: fifo\nsampler: random\nbudget: {trials: 2}\n")
+    assert invoke("run", str(path), "--no-progress").exit_code == 0
+    files = [folder, *folder.iterdir()]
+    if shutil.which("chattr") is None or not _immutable(*files, on=True):
+        pytest.skip("chattr +i is not available here")
+    try:
+        listed = invoke("ls", "--storage", url)
+        assert listed.exit_code == 0 and "quad" in listed.stdout, listed.output
+        shown = invoke("show", "quad", "--storage", url)
+        assert shown.exit_code == 0 and "trials 2" in shown.stdout, shown.output
+        path.write_text(path.read_text().replace("trials: 2", "trials: 4"))
+        result = invoke("run", str(path), "--no-progress")
+        assert result.exit_code == 2, result.output
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and "itero.db cannot be written" in lines[0], lines
+        assert "make the file and its folder writable" in lines[0]
+    finally:
+        _immutable(*files, on=False)
 
 
 def test_reading_a_missing_sqlite_file_does_not_create_it(tmp_path: Path, url: str, db: Path) -> None:

@@ -52,6 +52,12 @@ def _slow(trial: itero.Trial) -> None:
     assert state is None or state["step"] >= 1
 
 
+# The killer thread below queries SQLite while the parent forks worker processes: a fork in the middle of a query
+# would copy SQLite's locks held, and the child would hang opening its database. Forks wait for the query.
+_QUERYING = threading.Lock()
+os.register_at_fork(before=_QUERYING.acquire, after_in_parent=_QUERYING.release, after_in_child=_QUERYING.release)
+
+
 def _kill_a_worker_at_step(watcher: Store, study_id: int, step: int) -> tuple[threading.Thread, list[tuple[int, int]]]:
     """A thread that kills (SIGKILL) the worker process of the first RUNNING trial past ``step``."""
     killed: list[tuple[int, int]] = []
@@ -59,7 +65,7 @@ def _kill_a_worker_at_step(watcher: Store, study_id: int, step: int) -> tuple[th
     def killer() -> None:
         deadline = time.time() + 60
         while time.time() < deadline and not killed:
-            with watcher.engine.connect() as conn:
+            with _QUERYING, watcher.engine.connect() as conn:
                 row = conn.execute(
                     select(trials.c.id, workers.c.pid)
                     .join(workers, workers.c.id == trials.c.worker_id)

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from itero.exceptions import ArtifactError, DuplicatedStudyError, StorageError, StudyNotFoundError
-from itero.store import ArtifactStore, CheckpointData, CostDelta, RunFull, Store, TrialWrite, dump_state, load_state
+from itero.store import CheckpointData, CostDelta, FolderArtifacts, RunFull, Store, TrialWrite, dump_state, load_state
 from itero.store._cache import StudyCache
 from itero.store._engine import current_revision
 from itero.store._schema import SCHEMA_REVISION
@@ -165,7 +165,7 @@ def test_files_no_checkpoint_names_are_collected_once_old(store, study_name):
 
 
 def test_plain_states_are_json_and_unknown_bytes_refused(tmp_path):
-    arts = ArtifactStore(tmp_path)
+    arts = FolderArtifacts(tmp_path)
     digest = arts.put(dump_state({"x": [1, 2]}))
     assert load_state(arts.get(digest)) == {"x": [1, 2]}
     with pytest.raises(ArtifactError, match="unknown checkpoint format"):

@@ -263,7 +263,8 @@ def test_silent_mistakes_are_refused_with_the_fix(tmp_path):
         itero.create_study("two\nlines", storage="sqlite://")
     with pytest.raises(itero.StudyNotFoundError, match="no database at"):
         itero.load_study("nope", storage=f"sqlite:///{tmp_path}/absent.db")
-    assert not list(tmp_path.iterdir())  # reading created nothing
+    assert [p.name for p in tmp_path.iterdir()] == ["artifacts"]  # reading created nothing (ITERO_ARTIFACTS: runs)
+    assert not list((tmp_path / "artifacts").iterdir())
 
 
 def test_a_trial_given_back_without_checkpoint_restarts_from_scratch_and_says_so(tmp_path, caplog):

@@ -2,6 +2,7 @@
 
     itero run study.yaml               # create or resume the study of a YAML file, print the best trial
     itero tasks                        # the built-in inner problems
+    itero worker STUDY --storage URL   # one more peer for a running study, from any machine
     itero ls [--storage URL]           # studies with trials per state and best value
     itero show STUDY [--limit N]       # a study's settings, totals (energy, CO2), data versions and trials
     itero show STUDY --trial N         # one trial in full, with the traceback of a failure
@@ -15,8 +16,8 @@
 ``--storage`` defaults to ``$ITERO_STORAGE`` or ``sqlite:///itero.db``. Bad input exits with code 2 and one
 line ``error: ...`` on standard error that names the key and the value.
 
-The commands live in modules by concern (``_run``, ``_inspect``, ``_manage``, ``_report``, ``_export``) that share
-``_common``; this module only builds the app from them.
+The commands live in modules by concern (``_run``, ``_worker``, ``_inspect``, ``_manage``, ``_report``,
+``_export``) that share ``_common``; this module only builds the app from them.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from itero.cli._inspect import best, list_studies, show
 from itero.cli._manage import collect, export_model, remove
 from itero.cli._report import report
 from itero.cli._run import run, tasks
+from itero.cli._worker import worker
 
 app = typer.Typer(
     name="itero",
@@ -43,6 +45,7 @@ app = typer.Typer(
 )
 app.command()(run)
 app.command()(tasks)
+app.command()(worker)
 app.command("ls")(list_studies)
 app.command()(show)
 app.command()(best)

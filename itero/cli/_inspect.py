@@ -95,6 +95,7 @@ def show(
         created_at = study.created_at
         trials = study.trials
         totals = study.totals()
+        budget = study.budget
         data = render.datasets_lines(study.data_versions(), study.data_warnings())
         envs = study.environments()
     lines = [
@@ -108,6 +109,8 @@ def show(
     if config.get("space"):
         lines.append(f"space      {', '.join(config['space'])} (overridden)")
     lines += [f"created    {render.fmt_time(created_at)}", f"totals     {render.totals_text(totals)}"]
+    if budget.limited:
+        lines.append(f"budget     {budget.describe()} (the study's, shared by every worker)")
     lines += [f"{'data' if i == 0 else '':<10} {line}" for i, line in enumerate(data)]
     lines += [f"{'env' if i == 0 else '':<10} {render.environment_line(e)}" for i, e in enumerate(envs)]
     console = out()

@@ -21,7 +21,8 @@ FLUSH_SECONDS = float(os.environ.get("ITERO_FLUSH_SECONDS", "1.0"))
 @dataclass
 class Budget:
     """The limits of one ``optimize`` call (``None`` = no limit). Trials and steps are counted by the store's run
-    row, so that every peer of the run shares them."""
+    row, so that every peer of the run shares them. The study's own budget (``Study.set_budget``) is read from
+    the store as the run goes (``StudyCache.budget``)."""
 
     run_id: int | None = None
     max_steps: int | None = None
@@ -29,6 +30,9 @@ class Budget:
     max_energy_j: float | None = None
     energy_at_start: float = 0.0
     n_trials: int | None = None
+    # The study's time budget as a deadline, worked out from the study's wall clock for ``study_seconds``.
+    study_deadline: float | None = None
+    study_seconds: float | None = None
 
 
 @dataclass

@@ -104,7 +104,9 @@ class RunHost:
 
     @property
     def flush_seconds(self) -> float:
-        return self.ctx.flush_seconds
+        # Under an energy budget every report is written at once, so that peers see each other's energy within
+        # a step.
+        return 0.0 if self.limits_energy else self.ctx.flush_seconds
 
     @property
     def max_steps(self) -> int | None:
@@ -116,7 +118,7 @@ class RunHost:
 
     @property
     def limits_energy(self) -> bool:
-        return self.ctx.budget.max_energy_j is not None
+        return self.ctx.budget.max_energy_j is not None or self.ctx.cache.budget.max_energy_j is not None
 
     @property
     def durable(self) -> bool:

@@ -2,7 +2,8 @@
 
 A worker that is free asks ``next_work``; a running trial asks ``grant_step`` before each step; the parent of
 local worker processes asks ``next_work`` too, to know whether to replace a worker that died. All three read the
-same store, so they agree. (The store has the last word on the run's trial and step counts: ``create_trial`` and
+same store, so they agree. Two budgets apply: the optimize call's (``Budget``) and the study's, shared by every
+process and machine that works on the study (``Study.set_budget``). (The store has the last word on the run's trial and step counts: ``create_trial`` and
 ``take_step`` are atomic, so a peer that loses a race for the last slot simply finds nothing left.)
 """
 
@@ -24,24 +25,42 @@ def budget_spent(ctx: RunContext, unflushed_j: float = 0.0) -> str | None:
     b = ctx.budget
     if b.max_steps is not None and b.run_id is not None and ctx.store.steps_left(b.run_id) == 0:
         return "the run's step budget is spent"
+    if ctx.cache.budget.max_steps is not None:
+        study = ctx.store.get_budget(ctx.study_id)
+        if study.max_steps is not None and study.steps_taken >= study.max_steps:
+            return f"the study's step budget is spent ({study.steps_taken} of {study.max_steps} steps)"
     return None
 
 
 def grant_step(ctx: RunContext, unflushed_j: float = 0.0) -> bool:
-    """Grant the running trial its next step; False when the deadline, the energy or the step budget says stop.
-    The step is taken from the run's budget atomically, so peers never run more than ``max_steps_total``."""
+    """Grant the running trial its next step; False when a deadline, the energy or a step budget says stop.
+    The step is taken from the run's and the study's step budgets atomically, so peers never run more than
+    ``max_steps_total`` in one call nor the study more than its budget."""
+    if ctx.budget.max_energy_j is not None or ctx.cache.budget.max_energy_j is not None:
+        ctx.cache.refresh()  # peers' energy, written at each of their steps (see RunHost.flush_seconds)
     if _limit_reached(ctx, unflushed_j) is not None:
         return False
     b = ctx.budget
-    return b.max_steps is None or b.run_id is None or ctx.store.take_step(b.run_id)
+    run_id = b.run_id if b.max_steps is not None else None
+    study_id = ctx.study_id if ctx.cache.budget.max_steps is not None else None
+    return (run_id is None and study_id is None) or ctx.store.take_step(run_id, study_id)
 
 
 def _limit_reached(ctx: RunContext, unflushed_j: float = 0.0) -> str | None:
-    b = ctx.budget
-    if b.deadline is not None and ctx.clock.time() >= b.deadline:
+    b, study = ctx.budget, ctx.cache.budget
+    now = ctx.clock.time()
+    if b.deadline is not None and now >= b.deadline:
         return "the run's time limit is reached"
+    if study.max_seconds is not None:
+        if b.study_seconds != study.max_seconds:  # first look, or the limit changed: from the study's clock
+            b.study_deadline = now + study.max_seconds - ctx.store.run_seconds(ctx.study_id)
+            b.study_seconds = study.max_seconds
+        if b.study_deadline is not None and now >= b.study_deadline:
+            return f"the study's time budget is spent ({study.minutes:g} min)"
     if b.max_energy_j is not None and ctx.cache.energy_j - b.energy_at_start + unflushed_j >= b.max_energy_j:
         return "the run's energy budget is spent"
+    if study.max_energy_j is not None and ctx.cache.energy_j + unflushed_j >= study.max_energy_j:
+        return f"the study's energy budget is spent ({study.energy_kwh:g} kWh)"
     return None
 
 
@@ -86,9 +105,11 @@ def next_work(ctx: RunContext, history: History) -> Work:
 
 def _no_new_trial(ctx: RunContext, history: History) -> str | None:
     """Why no new trial may start: the run's trials are all started, or the sampler has nothing new."""
-    b = ctx.budget
+    b, study = ctx.budget, ctx.cache.budget
     if b.n_trials is not None and b.run_id is not None and ctx.store.trials_left(b.run_id) == 0:
         return "the run's trials are all started"
+    if study.max_trials is not None and study.trials_started >= study.max_trials:
+        return f"the study's {study.max_trials} trials are all started"
     if ctx.sampler.is_exhausted(ctx.scheduler.sampler_view(history)):
         return f"sampler {ctx.sampler.name!r} has no configuration left"
     return None

@@ -82,7 +82,7 @@ class Worker:
             from itero.tracking._environment import capture, repo_of
 
             environment = capture(repo_of(self.objective), energy=ctx.meter.enabled)
-        ctx.worker_id = ctx.store.register_worker(ctx.study_id, environment)
+        ctx.worker_id = ctx.store.register_worker(ctx.study_id, environment, run_id=ctx.budget.run_id)
         if self._heartbeats:
             self._beat = threading.Thread(target=self._beating, name="itero-heartbeat", daemon=True)
             self._beat.start()
@@ -153,7 +153,10 @@ class Worker:
                         logger.info("Trial %d: resuming from its checkpoint at step %d", t.number, t.step)
                     return self._resume(t)
             elif action == "start":
-                return self._start(None)
+                trial = self._start(None)
+                if trial is not None:
+                    return trial
+                # A peer took the last trial of the budget first: what is left is finishing started trials.
             elif action == "clone" and suggestion.donor_id is not None:
                 donor = history.get(suggestion.donor_id)
                 if donor is not None and donor.checkpoint_id is not None:

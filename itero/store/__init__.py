@@ -1,13 +1,15 @@
 """Persistence: SQLite and PostgreSQL through SQLAlchemy 2, Alembic migrations, content-addressed artifacts."""
 
-from itero.store._artifacts import ArtifactStore, dump_state, load_state
+from itero.store._artifacts import ArtifactStore, FolderArtifacts, dump_state, load_state
 from itero.store._records import (
     DatasetVersionRecord,
     OptimizeRunRecord,
+    StudyBudget,
     StudyRecord,
     TrialRunRecord,
     WorkerEnvironmentRecord,
 )
+from itero.store._remote import DatabaseArtifacts, FsspecArtifacts, open_artifacts, recorded_location
 from itero.store._store import Store
 from itero.store._trials import LostRace, RunFull
 from itero.store._urls import check_url, public_url, sqlite_file, url_backend
@@ -17,12 +19,16 @@ __all__ = [
     "ArtifactStore",
     "CheckpointData",
     "CostDelta",
+    "DatabaseArtifacts",
     "DatasetVersionRecord",
+    "FolderArtifacts",
+    "FsspecArtifacts",
     "LostRace",
     "OptimizeRunRecord",
     "RunCost",
     "RunFull",
     "Store",
+    "StudyBudget",
     "StudyRecord",
     "TrialRunRecord",
     "TrialWrite",
@@ -31,7 +37,9 @@ __all__ = [
     "check_url",
     "dump_state",
     "load_state",
+    "open_artifacts",
     "public_url",
+    "recorded_location",
     "sqlite_file",
     "url_backend",
 ]

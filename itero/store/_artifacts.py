@@ -1,13 +1,16 @@
 """Content-addressed artifacts (checkpoints): stored by SHA-256, verified before use, loaded without running code.
 
     >>> import tempfile
-    >>> arts = ArtifactStore(tempfile.mkdtemp())
+    >>> arts = FolderArtifacts(tempfile.mkdtemp())
     >>> digest = arts.put(dump_state({"step": 3, "weights": [0.5, 1.5]}))
     >>> load_state(arts.get(digest))
     {'step': 3, 'weights': [0.5, 1.5]}
 
 States made of plain data are stored as JSON; states holding tensors go through ``torch.save`` and come back
 through ``torch.load(weights_only=True)``, which refuses to execute code. Pickle is never used.
+
+Where the bytes live is an ``ArtifactStore``: a local folder here (``FolderArtifacts``), an fsspec URL or the
+database itself (``_remote``); ``open_artifacts`` picks one from a study's recorded location.
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ import io
 import json
 import os
 import tempfile
+import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy.engine import make_url
 
@@ -29,10 +33,8 @@ _TORCH = b"ITERO-TORCH\n"
 
 
 def default_root(storage_url: str) -> Path:
-    """``<dir of the SQLite file>/<stem>-artifacts``; ``./itero-artifacts`` for other databases."""
-    env = os.environ.get("ITERO_ARTIFACTS")
-    if env:
-        return Path(env)
+    """``<dir of the SQLite file>/<stem>-artifacts``; a new temporary folder for an in-memory database;
+    ``./itero-artifacts`` for other databases (their studies record ``database`` instead, see ``_remote``)."""
     url = make_url(storage_url)
     if url.get_backend_name() == "sqlite":
         if not url.database or url.database == ":memory:":
@@ -71,20 +73,113 @@ def load_state(data: bytes) -> Any:
     raise ArtifactError("unknown checkpoint format (not written by itero)")
 
 
+class Entry(NamedTuple):
+    """One stored object: its name (a digest, or a temporary name of an unfinished write), size and age."""
+
+    name: str
+    size: int
+    mtime: float
+
+
 class ArtifactStore:
-    """Files named by their SHA-256 under ``root/ab/abcdef…``; writes are atomic (temp file + rename)."""
+    """Bytes named by their SHA-256 digest, verified when read. Subclasses say where they live by implementing
+    ``_exists``, ``_write``, ``_read`` (None when missing), ``remove`` and ``entries``."""
+
+    location: str  # what the user gave or sees: a folder, a URL, "database"
+
+    def put(self, data: bytes) -> str:
+        digest = hashlib.sha256(data).hexdigest()
+        if not self._exists(digest):
+            self._write(digest, data)
+        return digest
+
+    def restore(self, digest: str, data: bytes) -> None:
+        """Write ``data`` again under ``digest`` if it is missing (a peer collected the same content between our
+        write and the row that names it); no hashing when it is there."""
+        if not self._exists(digest):
+            self._write(digest, data)
+
+    def get(self, digest: str) -> bytes:
+        data = self._read(digest)
+        if data is None:
+            raise ArtifactError(f"checkpoint {digest[:12]}… is missing from {self.location}")
+        if hashlib.sha256(data).hexdigest() != digest:
+            raise ArtifactError(
+                f"checkpoint {digest[:12]}… in {self.location} is corrupt: its content does not match its hash"
+            )
+        return data
+
+    def delete(self, digest: str) -> None:
+        self.remove(digest)
+
+    def disk_usage(self) -> int:
+        """Bytes used by every stored object."""
+        return sum(e.size for e in self.entries())
+
+    def check(self) -> None:
+        """Write, read back and delete a small object; ``ArtifactError`` saying what to do when that fails, so a
+        worker learns at start-up, not at its first checkpoint, that it cannot reach the study's artifacts."""
+        name = f"probe-{uuid.uuid4().hex}"
+        try:
+            self._write(name, b"itero")
+            ok = self._read(name) == b"itero"
+            self.remove(name)
+        except Exception as exc:  # any backend's error: reported with the location
+            raise ArtifactError(self._unreachable(f"{type(exc).__name__}: {exc}")) from None
+        if not ok:
+            raise ArtifactError(self._unreachable("an object written there could not be read back"))
+
+    def _unreachable(self, reason: str) -> str:
+        return (
+            f"cannot use the study's artifacts (checkpoints) at {self.location}: {reason}; give where this machine "
+            "reaches them with --artifacts or ITERO_ARTIFACTS, or fix the permissions or credentials"
+        )
+
+    def _exists(self, digest: str) -> bool:
+        raise NotImplementedError
+
+    def _write(self, digest: str, data: bytes) -> None:
+        raise NotImplementedError
+
+    def _read(self, digest: str) -> bytes | None:
+        raise NotImplementedError
+
+    def remove(self, name: str) -> None:
+        """Delete one object (missing: nothing to do)."""
+        raise NotImplementedError
+
+    def entries(self) -> list[Entry]:
+        """Every stored object, with its size and modification time (Unix seconds)."""
+        raise NotImplementedError
+
+
+class FolderArtifacts(ArtifactStore):
+    """Files under ``root/ab/abcdef…``; writes are atomic (temp file + rename)."""
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
+        self.location = str(self.root)
 
     def path(self, digest: str) -> Path:
         return self.root / digest[:2] / digest
 
-    def put(self, data: bytes) -> str:
-        digest = hashlib.sha256(data).hexdigest()
+    def check(self) -> None:
+        try:  # a temporary file in the root, gone afterwards (no probe folder left behind)
+            self.root.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=self.root, prefix=".probe-") as fh:
+                fh.write(b"itero")
+                fh.flush()
+                ok = Path(fh.name).read_bytes() == b"itero"
+        except OSError as exc:
+            raise ArtifactError(self._unreachable(f"{type(exc).__name__}: {exc}")) from None
+        if not ok:
+            raise ArtifactError(self._unreachable("a file written there could not be read back"))
+
+    def _exists(self, digest: str) -> bool:
+        return self.path(digest).exists()
+
+    def _write(self, digest: str, data: bytes) -> None:
         target = self.path(digest)
-        if target.exists():
-            return digest
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
         try:
@@ -94,35 +189,32 @@ class ArtifactStore:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        return digest
 
-    def restore(self, digest: str, data: bytes) -> None:
-        """Write ``data`` again under ``digest`` if its file is missing (a peer collected the same content
-        between our write and the row that names it); no hashing when the file is there."""
-        if not self.path(digest).exists():
-            self.put(data)
-
-    def get(self, digest: str) -> bytes:
-        target = self.path(digest)
+    def _read(self, digest: str) -> bytes | None:
         try:
-            data = target.read_bytes()
+            return self.path(digest).read_bytes()
         except FileNotFoundError:
-            raise ArtifactError(f"checkpoint {digest[:12]}… is missing from {self.root}") from None
-        if hashlib.sha256(data).hexdigest() != digest:
-            raise ArtifactError(f"checkpoint {target} is corrupt: its content does not match its hash")
-        return data
+            return None
 
-    def delete(self, digest: str) -> None:
-        self.path(digest).unlink(missing_ok=True)
+    def remove(self, name: str) -> None:
+        (self.root / name if "/" in name else self.path(name)).unlink(missing_ok=True)
+
+    def entries(self) -> list[Entry]:
+        if not self.root.exists():
+            return []
+        out = []
+        for p in self.root.glob("*/*"):
+            try:
+                st = p.stat()
+            except FileNotFoundError:  # removed meanwhile
+                continue
+            if p.is_file():  # a temporary file of an unfinished write is named by its path under the root
+                name = f"{p.parent.name}/{p.name}" if p.name.startswith(".tmp-") else p.name
+                out.append(Entry(name, st.st_size, st.st_mtime))
+        return out
 
     def files(self) -> list[Path]:
         """Every file under the root: checkpoints named by their hash, and temporary files of unfinished writes."""
         if not self.root.exists():
             return []
         return [p for p in self.root.glob("*/*") if p.is_file()]
-
-    def disk_usage(self) -> int:
-        """Bytes used by all artifacts under the root."""
-        if not self.root.exists():
-            return 0
-        return sum(p.stat().st_size for p in self.root.glob("*/*") if p.is_file())

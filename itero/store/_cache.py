@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from itero.space import Distribution, distribution_from_dict
+from itero.store._records import StudyBudget
 from itero.store._store import Store
 from itero.trial import FrozenTrial, History, TrialCost, TrialState
 
@@ -39,6 +40,7 @@ class StudyCache:
         self.wall_seconds = 0.0
         self.energy_j = 0.0
         self.co2_g = 0.0
+        self.budget = StudyBudget()  # the study's limits as of the last refresh (its step count may be behind)
 
     def refresh(self) -> History:
         version, trial_rows, report_rows = self.store.read_changes(self.study_id, self.version)
@@ -64,6 +66,7 @@ class StudyCache:
             changed.append(t)
         self.history.upsert(changed)
         self.version = version
+        self.budget = self.store.get_budget(self.study_id)
         return self.history
 
     def _distributions(self, text: str) -> dict[str, Distribution]:

@@ -5,7 +5,7 @@ resume. The bytes live in the artifact store, named by their hash. Part of ``Sto
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from sqlalchemy import Engine, func, select
 
@@ -17,7 +17,8 @@ class CheckpointRows:
     """The checkpoint half of ``Store``."""
 
     engine: Engine
-    artifacts: ArtifactStore
+    artifacts: ArtifactStore  # the store's default location
+    artifacts_for: Callable[[int], ArtifactStore]  # where a study's checkpoints live
     _read: Engine
 
     # ------------------------------------------------------------------ checkpoints
@@ -28,7 +29,7 @@ class CheckpointRows:
             row = conn.execute(select(checkpoints).where(checkpoints.c.id == checkpoint_id)).first()
         if row is None:
             raise LookupError(f"checkpoint {checkpoint_id} no longer exists")
-        return row.trial_id, row.step, self.artifacts.get(row.digest)
+        return row.trial_id, row.step, self.artifacts_for(row.study_id).get(row.digest)
 
     def checkpoint_step(self, checkpoint_id: int) -> int:
         """The step a checkpoint was taken at; ``LookupError`` if it was garbage-collected."""
@@ -51,20 +52,20 @@ class CheckpointRows:
             )
 
     def collect_orphan_files(self, min_age_seconds: float = 3600.0) -> tuple[int, int]:
-        """Delete the artifact files no checkpoint row names (left by a crash, or by a database replaced or
-        deleted), older than ``min_age_seconds`` (a worker writes a file just before the row that names it);
-        ``(files, bytes)`` freed."""
+        """Delete the objects of the store's default artifact location that no checkpoint row names (left by a
+        crash, or by a database replaced or deleted), older than ``min_age_seconds`` (a worker writes an object
+        just before the row that names it); ``(objects, bytes)`` freed."""
         cutoff = time.time() - min_age_seconds
-        files = [p for p in self.artifacts.files() if p.stat().st_mtime < cutoff]
-        if not files:
+        entries = [e for e in self.artifacts.entries() if e.mtime < cutoff]
+        if not entries:
             return 0, 0
         with self._read.connect() as conn:
             named = set(conn.execute(select(checkpoints.c.digest).distinct()).scalars())
         count = size = 0
-        for path in files:
-            if path.name not in named:
-                size += path.stat().st_size
-                path.unlink(missing_ok=True)
+        for entry in entries:
+            if entry.name not in named:
+                size += entry.size
+                self.artifacts.remove(entry.name)
                 count += 1
         return count, size
 
@@ -97,6 +98,7 @@ class CheckpointRows:
             conn.execute(checkpoints.delete().where(checkpoints.c.id.in_([r.id for r in doomed])))
             digests = {r.digest for r in doomed}
             still = set(conn.execute(select(checkpoints.c.digest).where(checkpoints.c.digest.in_(digests))).scalars())
+        artifacts = self.artifacts_for(study_id)
         for digest in digests - still:
-            self.artifacts.delete(digest)
+            artifacts.delete(digest)
         return sum(r.size for r in doomed)

@@ -47,10 +47,18 @@ def open_engine(url: str) -> Engine:
 
 def _sqlite_engine(url: str, database: str | None) -> Engine:
     memory = not database or database == ":memory:"
+    read_only = False
     if memory:
         engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
     else:
-        Path(database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)  # type: ignore[arg-type]
+        path = Path(database).expanduser().resolve()  # type: ignore[arg-type]
+        read_only = path.exists() and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK))
+        if read_only:  # still readable: list, show and report it; any write is refused with one line
+            # Without a -wal file no one is writing it, and only an immutable open needs no -shm file beside it.
+            immutable = "" if Path(f"{path}-wal").exists() else "&immutable=1"
+            url = f"sqlite:///file:{path}?mode=ro{immutable}&uri=true"
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
             url,
             poolclass=NullPool if os.environ.get("ITERO_SQLITE_NULLPOOL") else None,
@@ -61,7 +69,7 @@ def _sqlite_engine(url: str, database: str | None) -> Engine:
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # itero emits BEGIN itself
         cur = dbapi_conn.cursor()
-        if not memory:
+        if not memory and not read_only:
             cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA busy_timeout=60000")
@@ -71,13 +79,15 @@ def _sqlite_engine(url: str, database: str | None) -> Engine:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         if not conn.get_execution_options().get("itero_read"):
+            if read_only:
+                raise StorageError(cannot_open(f"sqlite:///{database}", "the file or its folder is read-only"))
             conn.connection.cursor().execute("BEGIN IMMEDIATE")  # the driver's cursor: no SQLAlchemy result
 
     return engine
 
 
 def current_revision(engine: Engine) -> str | None:
-    with engine.connect() as conn:
+    with engine.execution_options(itero_read=True).connect() as conn:
         if not inspect(conn).has_table("alembic_version"):
             return None
         return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
@@ -142,7 +152,9 @@ def cannot_open(url: str, reason: str) -> str:
             f"cannot open storage {url!r}: {database} is not an SQLite database or is damaged ({reason}); "
             "restore it from a copy, or give another storage"
         )
-    if database is not None and ("readonly" in reason or "Permission denied" in reason or "unable to open" in reason):
+    if database is not None and any(
+        w in reason for w in ("readonly", "read-only", "Permission denied", "unable to open")
+    ):
         return (
             f"cannot open storage {url!r}: {database} cannot be written ({reason}); itero writes to the database "
             "and beside it (its -wal, -shm and .lock files): make the file and its folder writable, or copy them "

@@ -21,6 +21,50 @@ class StudyRecord:
 
 
 @dataclass(frozen=True)
+class StudyBudget:
+    """A study's budget, shared by every process and machine that works on the study (None: no limit), and how
+    much of it is taken: ``trials_started`` counts every trial the study has, ``steps_taken`` the steps granted
+    while a step limit is set.
+
+    >>> StudyBudget(max_trials=20, max_seconds=1800.0).minutes
+    30.0
+    """
+
+    max_trials: int | None = None
+    max_steps: int | None = None
+    max_seconds: float | None = None
+    max_energy_j: float | None = None
+    trials_started: int = 0
+    steps_taken: int = 0
+
+    @property
+    def minutes(self) -> float | None:
+        return None if self.max_seconds is None else self.max_seconds / 60
+
+    @property
+    def energy_kwh(self) -> float | None:
+        return None if self.max_energy_j is None else self.max_energy_j / 3.6e6
+
+    @property
+    def limited(self) -> bool:
+        """Whether any limit is set."""
+        return any(v is not None for v in (self.max_trials, self.max_steps, self.max_seconds, self.max_energy_j))
+
+    def describe(self) -> str:
+        """``trials 12/20 · steps 340/1000 · 30 min · 0.5 kWh`` (limits only; ``none`` without)."""
+        parts = []
+        if self.max_trials is not None:
+            parts.append(f"trials {self.trials_started}/{self.max_trials}")
+        if self.max_steps is not None:
+            parts.append(f"steps {self.steps_taken}/{self.max_steps}")
+        if self.minutes is not None:
+            parts.append(f"{self.minutes:g} min")
+        if self.energy_kwh is not None:
+            parts.append(f"{self.energy_kwh:g} kWh")
+        return " · ".join(parts) or "none"
+
+
+@dataclass(frozen=True)
 class OptimizeRunRecord:
     """One ``study.optimize`` call (an optimize run) and the budget its peers share."""
 

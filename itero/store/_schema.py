@@ -15,13 +15,14 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
     Text,
 )
 
-SCHEMA_REVISION = "0003"
+SCHEMA_REVISION = "0004"
 
 metadata = MetaData()
 
@@ -36,6 +37,13 @@ studies = Table(
     Column("created_at", Float, nullable=False),
     Column("clock", BigInteger, nullable=False, server_default="0"),
     Column("next_number", Integer, nullable=False, server_default="0"),
+    # The study's budget, shared by every process and machine that works on it (NULL: no limit). Trials are
+    # capped on next_number, steps on steps_taken (counted only while max_steps is set).
+    Column("max_trials", Integer, nullable=True),
+    Column("max_steps", BigInteger, nullable=True),
+    Column("steps_taken", BigInteger, nullable=False, server_default="0"),
+    Column("max_seconds", Float, nullable=True),
+    Column("max_energy_j", Float, nullable=True),
 )
 
 runs = Table(
@@ -66,6 +74,7 @@ workers = Table(
     Column("heartbeat_at", Float, nullable=False),
     Column("finished", Boolean, nullable=False, server_default="0"),
     Column("environment_id", Integer, nullable=True),
+    Column("run_id", Integer, nullable=True),  # the optimize run it works for (its heartbeat keeps the run alive)
 )
 
 environments = Table(
@@ -162,5 +171,16 @@ checkpoints = Table(
     Column("step", Integer, nullable=False),
     Column("digest", String(64), nullable=False),
     Column("size", BigInteger, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+# Checkpoint bytes kept in the database itself (the ``database`` artifact location, PostgreSQL's default), named by
+# their SHA-256 digest like files.
+blobs = Table(
+    "itero_blobs",
+    metadata,
+    Column("digest", String(80), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("data", LargeBinary, nullable=False),
     Column("created_at", Float, nullable=False),
 )

@@ -43,9 +43,23 @@ class Statements:
         )
         self.take_slot = _take_one(engine, runs.c.started, runs.c.n_trials)
         self.take_step = _take_one(engine, runs.c.steps_taken, runs.c.max_steps)
+        st = studies.c
+        self.take_study_step = Prepared(
+            update(studies)
+            .where(st.id == sid, st.max_steps.is_(None) | (st.steps_taken < st.max_steps))
+            .values(steps_taken=st.steps_taken + 1),
+            engine,
+        )
+        self.budget = Prepared(
+            select(st.max_trials, st.max_steps, st.max_seconds, st.max_energy_j, st.next_number, st.steps_taken).where(
+                st.id == sid
+            ),
+            engine,
+        )
+        # A new trial's number; no row (the study's trial budget is spent) when next_number reached max_trials.
         self.next_number = Prepared(
             update(studies)
-            .where(studies.c.id == sid)
+            .where(studies.c.id == sid, st.max_trials.is_(None) | (st.next_number < st.max_trials))
             .values(next_number=studies.c.next_number + 1, clock=studies.c.clock + 1)
             .returning(studies.c.next_number, studies.c.clock),
             engine,

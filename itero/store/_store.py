@@ -19,7 +19,6 @@ import json
 import os
 import socket
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
@@ -28,15 +27,16 @@ from sqlalchemy.exc import IntegrityError
 from itero._clock import SYSTEM_CLOCK, Clock
 from itero.exceptions import DuplicatedStudyError, StudyNotFoundError
 from itero.store._artifacts import ArtifactStore, default_root
+from itero.store._budget import BudgetRows
 from itero.store._checkpoints import CheckpointRows
 from itero.store._engine import open_engine
 from itero.store._records import (
     DatasetVersionRecord,
-    OptimizeRunRecord,
     StudyRecord,
     TrialRunRecord,
     WorkerEnvironmentRecord,
 )
+from itero.store._remote import open_artifacts
 from itero.store._schema import (
     checkpoints,
     datasets,
@@ -54,7 +54,7 @@ from itero.store._trials import TrialRows
 _dumps = json.dumps
 
 
-class Store(TrialRows, CheckpointRows):
+class Store(TrialRows, CheckpointRows, BudgetRows):
     """Persistence of studies, trials, reports, costs and checkpoints in one SQL database; the trial rows are in
     ``_trials``, the checkpoints in ``_checkpoints``."""
 
@@ -71,8 +71,28 @@ class Store(TrialRows, CheckpointRows):
         # only one thread may use it.
         self.in_memory = self.engine.dialect.name == "sqlite" and self.engine.url.database in (None, "", ":memory:")
         self._read = self.engine.execution_options(itero_read=True)
-        self.artifacts = ArtifactStore(artifacts if artifacts is not None else default_root(url))
+        # Where this machine finds checkpoints: given here or by ITERO_ARTIFACTS (a mount of what the studies
+        # recorded), else each study's recorded location, else the default (beside a SQLite file).
+        self.mount = str(artifacts) if artifacts is not None else os.environ.get("ITERO_ARTIFACTS") or None
+        self.artifacts = open_artifacts(self.mount or default_root(url), self.engine)
+        self._study_artifacts: dict[int, ArtifactStore] = {}
         self._q = Statements(self.engine)
+
+    def artifacts_for(self, study_id: int) -> ArtifactStore:
+        """Where the study's checkpoints live: this machine's mount when one is given (``artifacts=``,
+        ``ITERO_ARTIFACTS``), else the location recorded in the study when it was created, else the store's
+        default (``<db>-artifacts`` beside a SQLite file)."""
+        found = self._study_artifacts.get(study_id)
+        if found is None:
+            recorded = None if self.mount else self._study_config(study_id).get("artifacts")
+            found = self.artifacts if recorded is None else open_artifacts(recorded, self.engine)
+            self._study_artifacts[study_id] = found
+        return found
+
+    def _study_config(self, study_id: int) -> dict[str, Any]:
+        with self._read.connect() as conn:
+            text = conn.execute(select(studies.c.config).where(studies.c.id == study_id)).scalar()
+        return {} if text is None else dict(json.loads(text))
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -134,8 +154,9 @@ class Store(TrialRows, CheckpointRows):
             digests = {r.digest for r in own}
             shared = set(conn.execute(select(checkpoints.c.digest).where(checkpoints.c.digest.in_(digests))).scalars())
         freed = {r.digest: r.size for r in own if r.digest not in shared}
+        artifacts = self.artifacts_for(rec.id)
         for digest in freed:
-            self.artifacts.delete(digest)
+            artifacts.delete(digest)
         return sum(freed.values())
 
     def state_counts(self) -> dict[int, dict[str, int]]:
@@ -147,81 +168,12 @@ class Store(TrialRows, CheckpointRows):
                 out.setdefault(sid, {})[state] = n
         return out
 
-    # ------------------------------------------------------------------ optimize runs and workers
-    def create_run(
-        self,
-        study_id: int,
-        n_trials: int | None,
-        max_steps: int | None,
-        steps_at_start: int,
-        deadline: float | None,
-        max_energy_j: float | None = None,
-        energy_at_start: float = 0.0,
+    # ------------------------------------------------------------------ workers
+    def register_worker(
+        self, study_id: int, environment: Mapping[str, Any] | None = None, run_id: int | None = None
     ) -> int:
-        with self.engine.begin() as conn:
-            return int(
-                conn.execute(
-                    insert(runs)
-                    .values(
-                        study_id=study_id,
-                        n_trials=n_trials,
-                        max_steps=max_steps,
-                        steps_at_start=steps_at_start,
-                        deadline=deadline,
-                        max_energy_j=max_energy_j,
-                        energy_at_start=energy_at_start,
-                        created_at=self.clock.time(),
-                    )
-                    .returning(runs.c.id)
-                ).scalar_one()
-            )
-
-    def take_step(self, run_id: int) -> bool:
-        """Grant one more step of the run's step budget; False once it is spent. Peers share the budget
-        through this atomic update, so a study never runs more steps than ``max_steps_total``."""
-        with self.engine.begin() as conn:
-            return bool(self._q.take_step.run(conn, {"rid": run_id}).rowcount)
-
-    def steps_left(self, run_id: int) -> int | None:
-        """Steps the run may still grant (None: no step budget)."""
-        _, _, max_steps, taken = self._run_counts(run_id)
-        return None if max_steps is None else max(0, int(max_steps) - int(taken))
-
-    def trials_left(self, run_id: int) -> int | None:
-        """Trials the run may still start (None: no trial limit)."""
-        n_trials, started, _, _ = self._run_counts(run_id)
-        return None if n_trials is None else max(0, int(n_trials) - int(started))
-
-    def _run_counts(self, run_id: int) -> tuple[Any, ...]:
-        with self._read.connect() as conn:
-            row = self._q.run_counts.run(conn, {"rid": run_id}).fetchone()
-        if row is None:
-            raise LookupError(f"no optimize run {run_id}")
-        return tuple(row)
-
-    def end_run(self, run_id: int) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(update(runs).where(runs.c.id == run_id).values(ended_at=self.clock.time()))
-
-    def get_run(self, run_id: int) -> OptimizeRunRecord:
-        """The optimize run ``run_id`` (its budget and how much of it peers have taken)."""
-        with self._read.connect() as conn:
-            row = conn.execute(select(runs).where(runs.c.id == run_id)).one()
-        return OptimizeRunRecord(**row._mapping)
-
-    def run_seconds(self, study_id: int) -> float:
-        """Wall seconds spent by all ended optimize runs of the study."""
-        with self._read.connect() as conn:
-            total = conn.execute(
-                select(func.sum(runs.c.ended_at - runs.c.created_at)).where(
-                    runs.c.study_id == study_id, runs.c.ended_at.is_not(None)
-                )
-            ).scalar()
-        return float(total or 0.0)
-
-    def register_worker(self, study_id: int, environment: Mapping[str, Any] | None = None) -> int:
-        """A new worker row; ``environment`` (see ``itero.tracking.capture_environment``) is stored once per
-        distinct content and linked from the worker."""
+        """A new worker row, working for the optimize run ``run_id``; ``environment`` (see
+        ``itero.tracking.capture_environment``) is stored once per distinct content and linked from the worker."""
         now = self.clock.time()
         with self.engine.begin() as conn:
             env_id = None if environment is None else self._environment_id(conn, environment)
@@ -235,6 +187,7 @@ class Store(TrialRows, CheckpointRows):
                         started_at=now,
                         heartbeat_at=now,
                         environment_id=env_id,
+                        run_id=run_id,
                     )
                     .returning(workers.c.id)
                 ).scalar_one()
@@ -338,7 +291,3 @@ class Store(TrialRows, CheckpointRows):
                 select(trial_runs).where(trial_runs.c.study_id == study_id).order_by(trial_runs.c.id)
             ).all()
         return [TrialRunRecord(**r._mapping) for r in rows]
-
-    @property
-    def artifacts_root(self) -> Path:
-        return self.artifacts.root

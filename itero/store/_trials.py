@@ -7,7 +7,7 @@ compare-and-set updates, so two workers never run or retire the same trial. Part
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, func, insert, select, update
@@ -23,11 +23,11 @@ _dumps = json.dumps
 
 
 class TrialRows:
-    """The trial-row half of ``Store`` (it supplies the engine, clock, artifacts and statements)."""
+    """The trial-row half of ``Store`` (it supplies the engine, clock, artifact stores and statements)."""
 
     engine: Engine
     clock: Clock
-    artifacts: ArtifactStore
+    artifacts_for: Callable[[int], ArtifactStore]  # where a study's checkpoints live
     _read: Engine
     _q: Statements
 
@@ -51,7 +51,8 @@ class TrialRows:
         system_attrs: Mapping[str, Any] | None = None,
         replaces: tuple[int, str, int | None] | None = None,
     ) -> tuple[int, int]:
-        """A new trial ``(id, number)``; raises ``RunFull`` when the run's ``n_trials`` are all started.
+        """A new trial ``(id, number)``; raises ``RunFull`` when the run's ``n_trials`` are all started, or the
+        study's trial budget (``max_trials``; ``RunFull(None)``).
 
         A clone (``checkpoint_id`` of a donor) is created only if that checkpoint still exists, and with
         ``replaces=(trial_id, reason, step)`` only if this call is the one that retires that trial, PAUSED at
@@ -70,6 +71,8 @@ class TrialRows:
                 raise LostRace(f"trial {replaces[0]} was resumed or replaced by another worker")
             # The study's row first, then the run's, as in every write: peers never wait on each other in a cycle.
             row: Any = q.next_number.run(conn, {"sid": study_id}).fetchone()
+            if row is None:
+                raise RunFull(None)  # the study's trial budget is spent
             number, version = int(row[0]), int(row[1])
             if run_id is not None and not q.take_slot.run(conn, {"rid": run_id}).rowcount:
                 raise RunFull(run_id)  # the transaction rolls back: the number is not used
@@ -143,7 +146,7 @@ class TrialRows:
         stores a checkpoint or a warm start (None otherwise). A checkpoint's bytes are stored (content-addressed)
         before its row, and stored again after it if a peer's garbage collection removed the same content in
         between."""
-        digest = None if w.checkpoint is None else self.artifacts.put(w.checkpoint.data)
+        digest = None if w.checkpoint is None else self.artifacts_for(study_id).put(w.checkpoint.data)
         now = self.clock.time()
         cost, warm = w.cost, w.warm_start
         values: dict[str, Any] = {
@@ -222,7 +225,7 @@ class TrialRows:
                 )
             q.update_trial.run(conn, values)
         if w.checkpoint is not None and digest is not None:
-            self.artifacts.restore(digest, w.checkpoint.data)
+            self.artifacts_for(study_id).restore(digest, w.checkpoint.data)
         return values["checkpoint_id"]
 
     def release_trials(
@@ -339,7 +342,7 @@ class TrialRows:
 
 
 class RunFull(Exception):
-    """The optimize run has started all the trials it may start."""
+    """The optimize run (``args[0]``: its id) or, with ``None``, the study has started all the trials it may."""
 
 
 class LostRace(Exception):

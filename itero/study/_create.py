@@ -20,7 +20,8 @@ from itero.executors import ENERGY_METRIC
 from itero.samplers import Transfer, make_sampler
 from itero.schedulers import make_scheduler
 from itero.space import parse_space
-from itero.store import Store, sqlite_file
+from itero.store import Store, recorded_location, sqlite_file
+from itero.store._remote import DATABASE
 from itero.study._study import Study
 from itero.study._warm import load_sources, warm_items
 from itero.tracking import intensity
@@ -61,6 +62,7 @@ def create_study(
     tracking: bool = True,
     region: str | None = None,
     warm_start_from: Any = None,
+    task: str | None = None,
 ) -> Study:
     """Create a study (or, with ``load_if_exists=True``, continue the one of that name).
 
@@ -74,6 +76,12 @@ def create_study(
     ``region`` is the ISO 3166 country code whose grid carbon intensity converts energy to CO2 (default
     ``$ITERO_REGION`` or ``"world"``, the world average). An objective named ``energy_kwh`` is filled with
     each trial's measured energy.
+    ``artifacts`` is where checkpoints live: a folder, an fsspec URL (``s3://bucket/prefix``, ``gs://…``) or
+    ``"database"``; a new study records it, so every worker finds the same (default: ``<db>-artifacts`` beside
+    a SQLite file, ``"database"`` for PostgreSQL). For an existing study it only says where this machine
+    reaches the recorded location (as ``ITERO_ARTIFACTS`` does).
+    ``task`` records where the objective is (a built-in task name, ``"package.module:function"`` or
+    ``"path/file.py:function"``), so that ``itero worker STUDY`` on another machine can run it.
     ``warm_start_from=["last-week"]`` (study names in this storage, ``Study`` objects or
     ``{"study": name, "storage": url}``) starts the search from earlier studies over the same or an overlapping
     space, as far as they rank this study's trials (``itero.samplers.Transfer``).
@@ -103,6 +111,7 @@ def create_study(
             f"got tracking={tracking}, {directions[ENERGY_METRIC]!r}"
         )
     store = storage if isinstance(storage, Store) else Store(storage, artifacts=artifacts)
+    location = _artifacts_location(artifacts, store)
     warm = warm_items(warm_start_from, store)
     sources = load_sources(warm, store, name)
     config = {
@@ -115,6 +124,12 @@ def create_study(
         "region": region_code,
         "warm_start": warm,
     }
+    if location is not None:
+        config["artifacts"] = location
+    if task is not None:
+        if not isinstance(task, str) or not task.strip():
+            raise ConfigError(f"task: expected a task name or 'module:function', got {task!r}")
+        config["task"] = task
     _check_json(config)
     record = store.create_study(name, directions, config, load_if_exists=load_if_exists)
     if record.directions != directions:
@@ -122,6 +137,8 @@ def create_study(
             f"study {name!r} exists with objectives {record.directions}, not {directions}; "
             "use another study name to change the objectives"
         )
+    if task is not None and record.config.get("task") != task:  # an existing study learns where its objective is
+        store.update_study_config(record.id, {**record.config, "task": task})
     stored = record.config.get("warm_start", [])
     if stored != warm:  # an existing study (load_if_exists) keeps the sources it was created with
         sources = load_sources(stored, store, name, missing_ok=True)
@@ -197,3 +214,15 @@ def _is_parsed(space: Mapping[str, Any]) -> bool:
     from itero.space import CategoricalDistribution, FloatDistribution, IntDistribution
 
     return all(isinstance(v, (FloatDistribution, IntDistribution, CategoricalDistribution)) for v in space.values())
+
+
+def _artifacts_location(artifacts: str | None, store: Store) -> str | None:
+    """The artifact location a new study records: the one given, else ``database`` for a server database (so
+    that every worker, wherever it runs, finds the checkpoints); None (beside the file) for SQLite."""
+    if artifacts is not None:
+        if not isinstance(artifacts, (str, os.PathLike)) or not str(artifacts).strip():
+            raise ConfigError(f"artifacts: expected a folder, an fsspec URL or 'database', got {artifacts!r}")
+        return recorded_location(artifacts)
+    if store.engine.dialect.name != "sqlite":
+        return DATABASE
+    return None

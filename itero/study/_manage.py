@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from itero._defaults import DEFAULT_STORAGE
 from itero.store import Store, sqlite_file
+from itero.store._artifacts import FolderArtifacts
+from itero.store._remote import DatabaseArtifacts
 from itero.study._create import load_study
 from itero.trial import best_checkpoints
 
@@ -36,8 +38,9 @@ def collect_checkpoints(
         keep = set(study.scheduler.keep_checkpoints(study.history)) | best_checkpoints(study.history)
         freed[rec.name] = store.collect_checkpoints(rec.id, keep)
     database = sqlite_file(store.url)
-    own = (
+    own = isinstance(store.artifacts, DatabaseArtifacts) or (
         database is not None
+        and isinstance(store.artifacts, FolderArtifacts)
         and store.artifacts.root.resolve() == database.with_name(database.stem + "-artifacts").resolve()
     )
     freed[""] = store.collect_orphan_files(min_age_seconds)[1] if own else 0

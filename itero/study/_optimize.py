@@ -80,6 +80,7 @@ def optimize(
         )
     if not callable(objective):
         raise ConfigError(f"objective must be callable, got {type(objective).__name__}")
+    study.store.artifacts_for(study.id).check()  # at start-up, not at the first checkpoint: a clear error
     cache = study._cache
     budget = open_run(study, n_trials, max_steps_total, timeout, max_energy_kwh)
     run_id = budget.run_id
@@ -171,11 +172,11 @@ def check_limits(n_trials: int | None, max_steps_total: int | None, timeout: flo
 def _run_parallel(
     study: Study, objective: Callable[[Trial], Any], n_jobs: int, budget: Budget, poll: Callable[[], None]
 ) -> None:
-    url, root = study.store.url, study.store.artifacts_root
+    url, mount = study.store.url, study.store.mount
     cache = study._cache
 
     def make_worker() -> Worker:
-        store = Store(url, artifacts=root)  # a fresh connection pool in the child process
+        store = Store(url, artifacts=mount)  # a fresh connection pool in the child process
         child_cache = StudyCache(store, study.id, study.name, study.directions)
         return Worker(study._context(store, child_cache, budget), objective)
 

@@ -17,13 +17,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from itero._hypervolume import hypervolume
-from itero.exceptions import ArtifactError, DataVersionWarning
+from itero.exceptions import ArtifactError, BudgetSpentError, DataVersionWarning
 from itero.executors import Budget, ClockMeter, RunContext, RunHost, Trial
 from itero.samplers import BaseSampler
 from itero.schedulers import BaseScheduler
 from itero.space import Distribution
-from itero.store import Store, TrialRunRecord, load_state, public_url
+from itero.store import RunFull, Store, StudyBudget, TrialRunRecord, load_state, public_url
 from itero.store._cache import StudyCache
+from itero.study._budget import budget_of, set_budget
 from itero.study._optimize import optimize
 from itero.study._pareto import non_dominated
 from itero.study._records import DatasetRecord, EnvironmentRecord, StudyTotals
@@ -238,6 +239,12 @@ class Study:
 
     # ------------------------------------------------------------------ optimize
     optimize = optimize  # defined in itero/study/_optimize.py
+    set_budget = set_budget  # defined in itero/study/_budget.py
+
+    @property
+    def budget(self) -> StudyBudget:
+        """The study's budget (``set_budget``; the YAML ``budget:``) and how much of it is taken."""
+        return budget_of(self)
 
     def _context(self, store: Store, cache: StudyCache, budget: Budget, simulated: bool = False) -> RunContext:
         """What a worker of this study needs: its parts, the store it writes to (whose clock it keeps) and the
@@ -287,7 +294,14 @@ class Study:
             ctx.worker_id = self.store.register_worker(self.id, environment)
             self._ask_host = RunHost(ctx)
         self._cache.refresh()
-        trial_id, number = self.store.create_trial(self.id, worker_id=self._ask_host.worker_id)
+        try:
+            trial_id, number = self.store.create_trial(self.id, worker_id=self._ask_host.worker_id)
+        except RunFull:
+            budget = self.budget
+            raise BudgetSpentError(
+                f"study {self.name!r}: its {budget.max_trials} trials are all started (the study's budget); "
+                "raise it with study.set_budget(trials=...)"
+            ) from None
         trial = Trial(self._ask_host, trial_id, number, params=fixed)
         self._asked[number] = trial
         return trial
