@@ -28,6 +28,7 @@ from itero.schedulers import BaseScheduler, make_scheduler
 from itero.space import Distribution, check_names, named_settings, parse_space
 from itero.store import url_backend
 from itero.study import DEFAULT_STORAGE, Study, check_objectives, create_study
+from itero.study._cluster import parse_executor
 from itero.tracking import intensity
 from itero.trial import TrialState
 
@@ -65,6 +66,7 @@ class StudyConfig(BaseModel):
     scheduler: str | dict[str, Any] = "auto"
     budget: BudgetConfig | None = None
     n_jobs: _Count = 1
+    executor: str | dict[str, Any] = "local"
     share_weights: list[str] | None = None
     warm_start: list[str | dict[str, str]] | None = None
     tracking: bool = True
@@ -97,6 +99,7 @@ _EXPECTED = {
     "region": "an ISO 3166 country code such as FRA or US, or world (the grid's carbon intensity)",
     "n_jobs": "an integer >= 1",
     "share_weights": "a list of the parameter names that shape the model, e.g. [width, depth, optimizer]",
+    "executor": "local, ray or dask, or {name: ray, address: HOST:PORT, cpus_per_trial: 1, gpus_per_trial: 1}",
     "artifacts": "where checkpoints live: a folder, an fsspec URL (s3://bucket/prefix) or 'database'",
     "warm_start": "a list of earlier studies: names in this storage or {study: NAME, storage: URL}",
 }
@@ -267,6 +270,7 @@ def validate(config: StudyConfig) -> ResolvedConfig:
     _with_source(src, lambda: scheduler.check_objectives(directions))
     if config.region is not None:
         _with_source(src, lambda: intensity(config.region or "world"))
+    _with_source(src, lambda: parse_executor(config.executor))
     if config.budget is not None and config.budget.energy_kwh is not None and not config.tracking:
         raise ConfigError(f"{src}: budget.energy_kwh needs energy tracking, but tracking is false")
     return ResolvedConfig(config, objective, directions, sampler, scheduler, space, task, target)
@@ -385,8 +389,10 @@ def run_config(
     config: StudyConfig | ResolvedConfig,
     show_progress: bool | None = None,
     echo: Callable[[str], None] | None = None,
+    executor: Any = None,
 ) -> Study:
-    """Create or resume the study of ``config`` and optimize it within the rest of its budget.
+    """Create or resume the study of ``config`` and optimize it within the rest of its budget; ``executor``
+    (``"ray"``, ``{"name": "dask", "address": ...}``) replaces the config's.
 
     The notes of this run (the default number of trials, a budget already used up) go to ``echo`` when given,
     else to the ``itero`` logger.
@@ -419,7 +425,13 @@ def run_config(
             logger.log(level, "study %r: %s", cfg.study, note)
     if plan.used_up:
         return study
-    study.optimize(resolved.objective, n_trials=plan.n_trials, n_jobs=cfg.n_jobs, show_progress=show_progress)
+    study.optimize(
+        resolved.objective,
+        n_trials=plan.n_trials,
+        n_jobs=cfg.n_jobs,
+        show_progress=show_progress,
+        executor=executor if executor is not None else cfg.executor,
+    )
     return study
 
 

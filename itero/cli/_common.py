@@ -8,7 +8,7 @@ import os
 import shlex
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -120,3 +120,14 @@ def explain_no_best(study: Study) -> NoReturn:
 def show_hint(name: str, url: str) -> str:
     """The ``itero show`` command line for study ``name``."""
     return f"itero show {shlex.quote(name)} --storage {shlex.quote(url)}"
+
+
+def cluster_option(ray: str | None, dask: str | None) -> dict[str, Any] | None:
+    """The executor that ``--ray ADDRESS`` or ``--dask ADDRESS`` asks for (None: the config's own)."""
+    if ray is not None and dask is not None:
+        fail("--ray and --dask: give one of them")
+    if ray is not None:
+        return {"name": "ray", "address": ray}
+    if dask is not None:
+        return {"name": "dask", "address": dask}
+    return None

@@ -11,7 +11,7 @@ import typer
 from rich.text import Text
 
 from itero.cli import _render as render
-from itero.cli._common import err, explain_no_best, out, print_best, show_hint, user_errors
+from itero.cli._common import cluster_option, err, explain_no_best, out, print_best, show_hint, user_errors
 
 if TYPE_CHECKING:
     from itero.config import ResolvedConfig
@@ -20,6 +20,15 @@ if TYPE_CHECKING:
 def run(
     config: Annotated[Path, typer.Argument(metavar="CONFIG.yaml", help="The study's YAML file.")],
     no_progress: Annotated[bool, typer.Option("--no-progress", help="Do not show the progress bar.")] = False,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            "--ray", metavar="ADDRESS", help="Run the peers as Ray tasks on this cluster ('auto': RAY_ADDRESS)."
+        ),
+    ] = None,
+    dask: Annotated[
+        str | None, typer.Option("--dask", metavar="ADDRESS", help="Run the peers on this dask.distributed scheduler.")
+    ] = None,
 ) -> None:
     """Create or resume the study of a YAML file and optimize it within its budget (study totals)."""
     from itero.config import load_config, run_config, validate
@@ -35,6 +44,7 @@ def run(
                 resolved,
                 show_progress=False if no_progress else None,
                 echo=lambda note: notes.print(Text(note)),
+                executor=cluster_option(ray, dask),
             )
     except KeyboardInterrupt:
         notes.print(Text(f"interrupted; run `itero run {shlex.quote(str(config))}` again to resume the study"))

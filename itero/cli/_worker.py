@@ -13,7 +13,16 @@ from rich.text import Text
 
 from itero._defaults import DEFAULT_STORAGE
 from itero.cli import _render as render
-from itero.cli._common import StorageOption, StudyArgument, err, fail, missing_database, out, user_errors
+from itero.cli._common import (
+    StorageOption,
+    StudyArgument,
+    cluster_option,
+    err,
+    fail,
+    missing_database,
+    out,
+    user_errors,
+)
 
 
 def worker(
@@ -39,6 +48,12 @@ def worker(
         int | None, typer.Option("--trials", min=0, help="Start at most this many new trials here.")
     ] = None,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="Do not show the progress bar.")] = False,
+    ray: Annotated[
+        str | None, typer.Option("--ray", metavar="ADDRESS", help="Run the --n-jobs peers as Ray tasks there.")
+    ] = None,
+    dask: Annotated[
+        str | None, typer.Option("--dask", metavar="ADDRESS", help="Run the --n-jobs peers on this Dask scheduler.")
+    ] = None,
 ) -> None:
     """Join STUDY as one more peer: run its trials until the study's budget is spent, its scheduler has
     nothing more, --trials are started, or SIGTERM / Ctrl-C (running trials are then given back as WAITING
@@ -65,7 +80,13 @@ def worker(
     before = len(study.trials)
     try:
         with user_errors():
-            study.optimize(objective, n_trials=trials, n_jobs=n_jobs, show_progress=False if no_progress else None)
+            study.optimize(
+                objective,
+                n_trials=trials,
+                n_jobs=n_jobs,
+                show_progress=False if no_progress else None,
+                executor=cluster_option(ray, dask) or "local",
+            )
     except KeyboardInterrupt:
         notes.print(Text("worker stopped; its running trials were given back as WAITING for any peer to finish"))
         raise typer.Exit(130) from None

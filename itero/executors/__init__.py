@@ -5,7 +5,7 @@ from itero._clock import Clock, FakeClock, SystemClock
 from itero.executors._context import Budget, RunContext
 from itero.executors._cost import ClockMeter, CostMeter
 from itero.executors._host import RunHost, TrialHost
-from itero.executors._local import run_processes, sigterm_as_interrupt
+from itero.executors._local import device_slots, run_processes, sigterm_as_interrupt
 from itero.executors._outcome import ENERGY_METRIC
 from itero.executors._simulation import Simulation
 from itero.executors._stepper import Stepper
@@ -28,6 +28,7 @@ __all__ = [
     "Trial",
     "TrialHost",
     "Worker",
+    "device_slots",
     "next_work",
     "run_processes",
     "sigterm_as_interrupt",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,3 +59,6 @@ class RunContext:
     recorded_datasets: set[tuple[str, str]] = field(default_factory=set)
     clock: Clock = SYSTEM_CLOCK
     flush_seconds: float = FLUSH_SECONDS
+    # Set when the run was ended by whoever started it (Ctrl-C in the parent of Ray or Dask peers): the worker
+    # gives its running trial back at its next step, as on Ctrl-C, and starts no other.
+    stopped: threading.Event = field(default_factory=threading.Event)

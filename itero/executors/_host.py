@@ -193,6 +193,8 @@ class RunHost:
     def grant_step(self, unflushed_j: float) -> bool:
         if self.before_step is not None:
             self.before_step()
+        if self.ctx.stopped.is_set():
+            raise KeyboardInterrupt("the optimize run was stopped")  # the trial goes back to WAITING
         return grant_step(self.ctx, unflushed_j)
 
     def write(self, write: TrialWrite) -> int | None:

@@ -45,9 +45,10 @@ def _exit(signum: int, _frame: Any) -> None:
     raise SystemExit(128 + signum)  # the worker gives its trial back as WAITING, then the process ends
 
 
-def _child(make_worker: Callable[[], Any], n_jobs: int) -> None:
+def _child(make_worker: Callable[[], Any], n_jobs: int, env: dict[str, str]) -> None:
     signal.signal(signal.SIGTERM, _exit)  # the parent stops its children with SIGTERM
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops the children
+    os.environ.update(env)  # this worker's devices (CUDA_VISIBLE_DEVICES), before anything initialises CUDA
     threads = max(1, (os.cpu_count() or 1) // n_jobs)
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(threads)
@@ -63,22 +64,27 @@ def run_processes(
     work_left: Callable[[], bool],
     poll: Callable[[], None] | None = None,
     max_restarts: int = 100,
+    envs: list[dict[str, str]] | None = None,
 ) -> None:
     """Run ``n_jobs`` worker processes until all exit; replace those that die while ``work_left()``.
 
     ``make_worker`` is called in the child (after fork) and must build its own store connection.
     ``release_process(pid)`` gives back the trials of a dead child. ``poll`` runs about every 0.2 s (progress).
+    ``envs[i]``: environment variables of the i-th worker (and of the one that replaces it).
     """
     ctx: Any = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
     procs: list[Any] = []
+    slots: dict[int, int] = {}  # pid -> worker slot, so a replacement gets the dead worker's devices
 
-    def spawn() -> None:
-        p = ctx.Process(target=_child, args=(make_worker, n_jobs), daemon=False)
+    def spawn(slot: int) -> None:
+        env = envs[slot] if envs else {}
+        p = ctx.Process(target=_child, args=(make_worker, n_jobs, env), daemon=False)
         p.start()
         procs.append(p)
+        slots[p.pid] = slot
 
-    for _ in range(n_jobs):
-        spawn()
+    for i in range(n_jobs):
+        spawn(i)
     restarts = 0
     try:
         while procs:
@@ -100,10 +106,10 @@ def run_processes(
                     )
                     if work_left() and restarts < max_restarts:
                         restarts += 1
-                        spawn()
+                        spawn(slots[p.pid])
             if not procs and work_left() and restarts < max_restarts:
                 restarts += 1  # every child ended normally but trials were given back since: finish them
-                spawn()
+                spawn(0)
     except BaseException:
         for p in procs:
             p.terminate()
@@ -114,3 +120,39 @@ def run_processes(
     finally:
         if poll is not None:
             poll()
+
+
+def device_slots(n_jobs: int, gpus_per_trial: int, devices: list[str] | None = None) -> list[dict[str, str]]:
+    """``CUDA_VISIBLE_DEVICES`` for each of ``n_jobs`` local workers, ``gpus_per_trial`` devices each, taken in
+    order from ``devices`` (default: this process's ``CUDA_VISIBLE_DEVICES``, else every device torch sees).
+
+    >>> device_slots(2, 2, devices=["3", "5", "7", "9"])
+    [{'CUDA_VISIBLE_DEVICES': '3,5'}, {'CUDA_VISIBLE_DEVICES': '7,9'}]
+    """
+    from itero.exceptions import ConfigError
+
+    if gpus_per_trial == 0:
+        return []
+    if devices is None:
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        if visible is not None:
+            devices = [d.strip() for d in visible.split(",") if d.strip()]
+        else:
+            devices = [str(i) for i in range(_torch_devices())]
+    if len(devices) < n_jobs * gpus_per_trial:
+        raise ConfigError(
+            f"gpus_per_trial={gpus_per_trial} with n_jobs={n_jobs} needs {n_jobs * gpus_per_trial} GPU(s); "
+            f"this machine shows {len(devices)} ({', '.join(devices) or 'none'}): lower n_jobs or gpus_per_trial"
+        )
+    return [
+        {"CUDA_VISIBLE_DEVICES": ",".join(devices[i * gpus_per_trial : (i + 1) * gpus_per_trial])}
+        for i in range(n_jobs)
+    ]
+
+
+def _torch_devices() -> int:
+    try:
+        import torch
+    except ImportError:
+        return 0
+    return int(torch.cuda.device_count())

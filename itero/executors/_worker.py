@@ -128,6 +128,9 @@ class Worker:
         """Claim the next piece of work, or None when the budget is spent or nothing is left to do."""
         ctx = self.ctx
         while True:
+            if ctx.stopped.is_set():
+                logger.info("worker %s stops: the optimize run was stopped", ctx.worker_id)
+                return None
             history = ctx.cache.refresh()
             self._reap_stale()
             suggestion, why, warn = next_work(ctx, history)
@@ -251,9 +254,12 @@ class Worker:
     # ------------------------------------------------------------------ liveness
     def _beating(self) -> None:
         assert self.ctx.worker_id is not None
+        run_id = self.ctx.budget.run_id
         while not self._stop_beat.wait(HEARTBEAT_SECONDS):
             try:
                 self.ctx.store.heartbeat(self.ctx.worker_id)
+                if run_id is not None and self.ctx.store.run_ended(run_id):
+                    self.ctx.stopped.set()
             except Exception:  # a missed beat is harmless; the next one retries
                 logger.debug("heartbeat failed", exc_info=True)
 

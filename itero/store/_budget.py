@@ -85,8 +85,16 @@ class BudgetRows:
         return tuple(row)
 
     def end_run(self, run_id: int) -> None:
+        """Mark the run ended (once: a second call keeps the first time). Its peers on other machines see it
+        at their next heartbeat and stop, giving their running trials back (``run_ended``)."""
         with self.engine.begin() as conn:
-            conn.execute(update(runs).where(runs.c.id == run_id).values(ended_at=self.clock.time()))
+            conn.execute(
+                update(runs).where(runs.c.id == run_id, runs.c.ended_at.is_(None)).values(ended_at=self.clock.time())
+            )
+
+    def run_ended(self, run_id: int) -> bool:
+        with self._read.connect() as conn:
+            return conn.execute(select(runs.c.ended_at).where(runs.c.id == run_id)).scalar() is not None
 
     def get_run(self, run_id: int) -> OptimizeRunRecord:
         """The optimize run ``run_id`` (its budget and how much of it peers have taken)."""

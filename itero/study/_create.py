@@ -144,9 +144,11 @@ def create_study(
         sources = load_sources(stored, store, name, missing_ok=True)
     if sources:
         sampler_obj = Transfer(sampler_obj, sources)
-    return Study(
+    study = Study(
         store, name, record.id, directions, sampler_obj, scheduler_obj, params, space_obj, shared, tracking, region_code
     )
+    study._reopen = load_study  # how a peer on another machine opens it (see _cluster)
+    return study
 
 
 def load_study(
@@ -172,7 +174,7 @@ def load_study(
         sampler_obj = Transfer(sampler_obj, sources)
     space = {k: distribution_from_dict(v) for k, v in config.get("space", {}).items()}
     shared = tuple(config.get("share_weights", ()))
-    return Study(
+    study = Study(
         store,
         name,
         record.id,
@@ -185,6 +187,8 @@ def load_study(
         bool(config.get("tracking", True)),
         str(config.get("region", "world")),
     )
+    study._reopen = load_study
+    return study
 
 
 def _check_names(key: str, names: Any) -> tuple[str, ...]:

@@ -12,12 +12,22 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from itero.exceptions import ConfigError
-from itero.executors import Budget, RunContext, Trial, Worker, next_work, run_processes, sigterm_as_interrupt
+from itero.executors import (
+    Budget,
+    RunContext,
+    Trial,
+    Worker,
+    device_slots,
+    next_work,
+    run_processes,
+    sigterm_as_interrupt,
+)
 from itero.samplers import BaseSampler
 from itero.schedulers import BaseScheduler
 from itero.space import Distribution, check_names, named_settings
 from itero.store import Store
 from itero.store._cache import StudyCache
+from itero.study._cluster import Peer, parse_executor, run_on_cluster
 from itero.study._progress import StudyProgress
 from itero.trial import FrozenTrial, TrialState
 
@@ -35,6 +45,7 @@ class Study(Protocol):
     params: dict[str, Any]
     space: dict[str, Distribution]
     _cache: StudyCache
+    _reopen: Callable[..., Any] | None
 
     def _context(self, store: Store, cache: StudyCache, budget: Budget, simulated: bool = False) -> RunContext: ...
 
@@ -49,6 +60,8 @@ def optimize(
     show_progress: bool | None = None,
     callbacks: Sequence[Callable[[FrozenTrial], None]] = (),
     max_energy_kwh: float | None = None,
+    executor: Any = "local",
+    gpus_per_trial: int = 0,
 ) -> None:
     """Run trials until ``n_trials`` more have been started (and finished), ``max_steps_total`` steps have been
     spent in this call, ``max_energy_kwh`` of energy has been used (measured as in ``itero.tracking``; trials
@@ -58,7 +71,12 @@ def optimize(
 
     Whatever ``n_trials`` says, a run first finishes what the study has started: trials given back as WAITING
     (Ctrl-C, a dead worker) and paused trials its scheduler resumes; ``n_trials`` counts only new trials, so
-    ``n_trials=0`` starts none and only finishes those."""
+    ``n_trials=0`` starts none and only finishes those.
+
+    ``executor``: where the ``n_jobs`` peers run — ``"local"`` processes (default), ``"ray"`` tasks or ``"dask"``
+    tasks (``{"name": "ray", "address": ..., "cpus_per_trial": 1, "gpus_per_trial": 1}``, or a
+    ``dask.distributed.Client``), all against the same store. ``gpus_per_trial``: GPUs each peer reserves (Ray,
+    Dask resources) or is given (local processes: its own ``CUDA_VISIBLE_DEVICES``)."""
     check_limits(n_trials, max_steps_total, timeout)
     if max_energy_kwh is not None:
         if (
@@ -73,6 +91,17 @@ def optimize(
         n_jobs = os.cpu_count() or 1
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1:
         raise ConfigError(f"n_jobs must be an integer >= 1 (or -1 for one per core), got {n_jobs!r}")
+    if isinstance(gpus_per_trial, bool) or not isinstance(gpus_per_trial, int) or gpus_per_trial < 0:
+        raise ConfigError(f"gpus_per_trial must be an integer >= 0, got {gpus_per_trial!r}")
+    where = parse_executor(executor, gpus_per_trial)
+    if where.name != "local" and study.store.in_memory:
+        raise ConfigError(
+            f"executor {where.name!r} needs a store its peers can reach; {study.store.url!r} is in memory: use "
+            "a database they all reach, such as PostgreSQL (or SQLite on a shared disk for one machine)"
+        )
+    if where.name == "local" and where.gpus_per_trial != int(where.gpus_per_trial):
+        raise ConfigError(f"local workers take whole GPUs: gpus_per_trial={where.gpus_per_trial!r}")
+    envs = device_slots(n_jobs, int(where.gpus_per_trial)) if where.name == "local" else []
     if n_jobs > 1 and study.store.in_memory:
         raise ConfigError(
             f"n_jobs={n_jobs} needs a store the worker processes can share; {study.store.url!r} is in memory: "
@@ -87,27 +116,40 @@ def optimize(
     assert run_id is not None
     progress = StudyProgress(cache, study.name, n_trials, max_steps_total, timeout, enabled=show_progress)
     names = NameCheck(study)
+    if callbacks and (n_jobs > 1 or where.name != "local" or envs):
+        raise ConfigError("callbacks run in this process only: with local workers, n_jobs=1 and no gpus_per_trial")
+
+    def poll() -> None:
+        progress.update()
+        names()
+
     try:
         with progress, sigterm_as_interrupt():
-            if n_jobs == 1:
+            if where.name != "local":
+                if study._reopen is None:
+                    raise ConfigError(f"executor {where.name!r}: open the study with itero.create_study or load_study")
+                peer = Peer(study.store.url, study.store.mount, study.name, budget, study._reopen)
+                run_on_cluster(
+                    where,
+                    peer,
+                    objective,
+                    n_jobs,
+                    lambda: _work_left(study, budget),
+                    poll,
+                    lambda: study.store.end_run(run_id),
+                    max_restarts=3 * n_jobs + 100,
+                )
+            elif n_jobs == 1 and not envs:
 
                 def on_end(t: FrozenTrial) -> None:
-                    progress.update()
-                    names()
+                    poll()
                     for cb in callbacks:
                         cb(t)
 
                 watch = on_end if (progress.enabled or callbacks or not names.done) else None
                 Worker(study._context(study.store, cache, budget), objective, watch).run()
             else:
-                if callbacks:
-                    raise ConfigError("callbacks run in the worker processes' parent only with n_jobs=1")
-
-                def poll() -> None:
-                    progress.update()
-                    names()
-
-                _run_parallel(study, objective, n_jobs, budget, poll)
+                _run_parallel(study, objective, n_jobs, budget, poll, envs)
     finally:
         study.store.end_run(run_id)
         cache.refresh()
@@ -170,10 +212,14 @@ def check_limits(n_trials: int | None, max_steps_total: int | None, timeout: flo
 
 
 def _run_parallel(
-    study: Study, objective: Callable[[Trial], Any], n_jobs: int, budget: Budget, poll: Callable[[], None]
+    study: Study,
+    objective: Callable[[Trial], Any],
+    n_jobs: int,
+    budget: Budget,
+    poll: Callable[[], None],
+    envs: list[dict[str, str]],
 ) -> None:
     url, mount = study.store.url, study.store.mount
-    cache = study._cache
 
     def make_worker() -> Worker:
         store = Store(url, artifacts=mount)  # a fresh connection pool in the child process
@@ -186,11 +232,15 @@ def _run_parallel(
             released += study.store.release_trials(study.id, worker_id=wid)
         return released
 
-    def work_left() -> bool:
-        return next_work(study._context(study.store, cache, budget), cache.refresh()).suggestion is not None
-
     study.store.engine.dispose()  # children must not share the parent's connections
-    run_processes(n_jobs, make_worker, release, work_left, poll, max_restarts=3 * n_jobs + 100)
+    run_processes(
+        n_jobs, make_worker, release, lambda: _work_left(study, budget), poll, max_restarts=3 * n_jobs + 100, envs=envs
+    )
+
+
+def _work_left(study: Study, budget: Budget) -> bool:
+    cache = study._cache
+    return next_work(study._context(study.store, cache, budget), cache.refresh()).suggestion is not None
 
 
 def _check_limit(name: str, value: Any, minimum: int = 1) -> None:

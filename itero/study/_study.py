@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from itero._hypervolume import hypervolume
@@ -63,6 +63,8 @@ class Study:
         self._cache = StudyCache(store, study_id, name, self.directions)
         self._ask_host: RunHost | None = None
         self._asked: dict[int, Trial] = {}
+        # ``load_study``, set by it and by ``create_study``: how a peer on a cluster opens this study again.
+        self._reopen: Callable[..., Study] | None = None
 
     def __repr__(self) -> str:
         return f"Study({self.name!r}, objectives={self.directions}, storage={self.storage_url!r})"
