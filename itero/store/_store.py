@@ -37,6 +37,7 @@ from itero.store._records import (
     WorkerEnvironmentRecord,
 )
 from itero.store._remote import open_artifacts
+from itero.store._retry import retry_public_methods
 from itero.store._schema import (
     checkpoints,
     datasets,
@@ -54,6 +55,7 @@ from itero.store._trials import TrialRows
 _dumps = json.dumps
 
 
+@retry_public_methods  # a PostgreSQL server that restarts is waited for (see _retry)
 class Store(TrialRows, CheckpointRows, BudgetRows):
     """Persistence of studies, trials, reports, costs and checkpoints in one SQL database; the trial rows are in
     ``_trials``, the checkpoints in ``_checkpoints``."""
