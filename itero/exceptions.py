@@ -38,6 +38,11 @@ class ArtifactError(IteroError, RuntimeError):
     """A checkpoint is missing or its content does not match its hash."""
 
 
+class ArtifactUnavailableError(ArtifactError):
+    """The artifact store cannot be written or reached (disk full, read-only, a server down past the retries):
+    the running trial is given back as WAITING and the run stops, rather than failing trial after trial."""
+
+
 class BudgetSpentError(IteroError, RuntimeError):
     """The study's budget (``Study.set_budget``) allows no new trial."""
 

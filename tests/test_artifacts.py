@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -128,6 +130,7 @@ def interrupted_objective(trial: itero.Trial) -> None:
 
 WORKER = """
 import sys
+import threading
 import itero
 from test_artifacts import interrupted_objective
 study = itero.load_study(sys.argv[2], storage=sys.argv[1])
@@ -237,3 +240,90 @@ def test_every_artifact_store_keeps_verifies_and_forgets(artifacts: tuple[Artifa
     arts.remove(digest)
     arts.delete(digest)  # deleting what is gone is no error
     assert {e.name for e in arts.entries()} == others
+
+
+# ------------------------------------------------------------------------------------------- an outage
+class Outage:
+    """A TCP proxy to ``target`` that can refuse connections for a while (``down``) and come back (``up``)."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.port = _free_port()
+        self._conns: list[socket.socket] = []
+        self._server: socket.socket | None = None
+        self.up()
+
+    def up(self) -> None:
+        server = socket.socket()
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", self.port))
+        server.listen(64)
+        self._server = server
+        threading.Thread(target=self._accept, args=(server,), daemon=True).start()
+
+    def down(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        for conn in self._conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+                conn.close()
+        self._conns.clear()
+
+    def _accept(self, server: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            self._conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := src.recv(65536):
+                dst.sendall(data)
+        with contextlib.suppress(OSError):
+            dst.shutdown(socket.SHUT_WR)
+
+
+def stepped_with_checkpoints(trial: itero.Trial) -> float:
+    x = trial.suggest_float("x", 0.0, 1.0)
+    state = trial.restore() or {"done": 0}
+    for step in trial.steps(max_steps=5):
+        time.sleep(0.1)
+        state = {"done": state["done"] + 1}
+        trial.report(step, {"loss": x / step}, state=state)
+    return x
+
+
+def test_an_object_store_down_for_a_while_is_waited_for(
+    tmp_path: Path, s3: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    endpoint = os.environ["AWS_ENDPOINT_URL"]
+    outage = Outage(("127.0.0.1", int(endpoint.rsplit(":", 1)[1])))
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{outage.port}")
+    study = itero.create_study(
+        "outage",
+        storage=f"sqlite:///{tmp_path / 'itero.db'}",
+        objectives={"loss": "minimize"},
+        scheduler={"name": "fifo", "checkpoint_every": 1},
+        artifacts=s3,
+    )
+
+    def blip() -> None:
+        time.sleep(1.0)
+        outage.down()
+        time.sleep(8.0)  # longer than the S3 client's own retries
+        outage.up()
+
+    thread = threading.Thread(target=blip)
+    thread.start()
+    study.optimize(stepped_with_checkpoints, n_trials=8, show_progress=False)
+    thread.join()
+    outage.down()
+    assert {t.state for t in study.trials} == {itero.TrialState.COMPLETE} and len(study.trials) == 8
+    assert any("retrying" in r.getMessage() for r in caplog.records), "the outage was never noticed"

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 import itero
+from itero.exceptions import ArtifactUnavailableError
 from itero.trial import TrialState
 
 
@@ -103,3 +104,44 @@ def test_a_postgresql_restart_mid_study_is_ridden_out(private_postgres: PrivateP
     done = itero.load_study(f"restart-{n_jobs}", storage=private_postgres.url).trials
     assert len(done) == 40 and {t.state for t in done} == {TrialState.COMPLETE}
     assert sorted(t.number for t in done) == list(range(40))
+
+
+# ------------------------------------------------------------------------------------------- artifact faults
+def big_checkpoints(trial: itero.Trial) -> float:
+    x = trial.suggest_float("x", 0.0, 1.0)
+    state = trial.restore() or {"w": [0.0] * 20_000}  # ~100 kB of JSON: more than the folder can hold
+    for step in trial.steps(max_steps=3):
+        trial.report(step, {"loss": x / step}, state=state)
+    return x
+
+
+@pytest.fixture
+def tiny_folder(tmp_path: Path) -> Iterator[Path]:
+    """A 64 kB file system (tmpfs) mounted for the test: the artifacts' disk fills at the first checkpoint."""
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=False)
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_a_full_artifact_disk_stops_the_run_and_gives_the_trial_back(
+    tmp_path: Path, tiny_folder: Path, n_jobs: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ITERO_ARTIFACTS", raising=False)
+    url = f"sqlite:///{tmp_path / 'itero.db'}"
+    fifo = {"name": "fifo", "checkpoint_every": 1}
+    study = itero.create_study(
+        f"full-{n_jobs}", storage=url, objectives={"loss": "minimize"}, scheduler=fifo, artifacts=str(tiny_folder)
+    )
+    expected = "no space left for a checkpoint" if n_jobs == 1 else "could not write checkpoints"
+    with pytest.raises(ArtifactUnavailableError, match=expected):
+        study.optimize(big_checkpoints, n_trials=4, n_jobs=n_jobs, show_progress=False)
+    states = [t.state for t in itero.load_study(f"full-{n_jobs}", storage=url).trials]
+    assert TrialState.FAILED not in states and TrialState.RUNNING not in states  # not the trials' fault
+    assert TrialState.WAITING in states

@@ -18,7 +18,10 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from itero.exceptions import ArtifactUnavailableError
+
 logger = logging.getLogger("itero")
+EXIT_UNAVAILABLE = 75  # a child's exit code when the artifact store cannot be written: the run stops (EX_TEMPFAIL)
 
 
 @contextlib.contextmanager
@@ -54,7 +57,11 @@ def _child(make_worker: Callable[[], Any], n_jobs: int, env: dict[str, str]) -> 
         os.environ[var] = str(threads)
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)
-    make_worker().run()
+    try:
+        make_worker().run()
+    except ArtifactUnavailableError as exc:  # its trial is back to WAITING; no replacement would do better
+        logger.error("%s", exc)
+        raise SystemExit(EXIT_UNAVAILABLE) from None
 
 
 def run_processes(
@@ -96,6 +103,11 @@ def run_processes(
                     continue
                 p.join()
                 procs.remove(p)
+                if p.exitcode == EXIT_UNAVAILABLE:
+                    raise ArtifactUnavailableError(
+                        f"worker process {p.pid} could not write checkpoints (its message is above); the run "
+                        "stopped and running trials were given back"
+                    )
                 if p.exitcode != 0:
                     released = release_process(p.pid)
                     logger.warning(

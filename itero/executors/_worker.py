@@ -22,6 +22,7 @@ from typing import Any
 import greenlet
 
 from itero._clock import SystemClock
+from itero.exceptions import ArtifactUnavailableError
 from itero.executors._context import RunContext
 from itero.executors._host import RunHost
 from itero.executors._stepper import Stepper
@@ -284,8 +285,9 @@ class Worker:
         token = set_current_trial(trial)
         try:
             result = self.objective(trial)
-        except (KeyboardInterrupt, SystemExit, greenlet.GreenletExit):
-            # Ctrl-C, an exit, or a stepped worker closed mid-trial: the trial goes back to WAITING, to be resumed
+        except (KeyboardInterrupt, SystemExit, greenlet.GreenletExit, ArtifactUnavailableError):
+            # Ctrl-C, an exit, a stepped worker closed mid-trial, or checkpoints that cannot be written (disk full):
+            # not the trial's fault. It goes back to WAITING, to be resumed, and the worker stops.
             trial.interrupt()
             raise
         except Exception as exc:

@@ -15,6 +15,7 @@ database itself (``_remote``); ``open_artifacts`` picks one from a study's recor
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
@@ -26,7 +27,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy.engine import make_url
 
-from itero.exceptions import ArtifactError
+from itero.exceptions import ArtifactError, ArtifactUnavailableError
 
 _JSON = b"ITERO-JSON\n"
 _TORCH = b"ITERO-TORCH\n"
@@ -125,9 +126,9 @@ class ArtifactStore:
             ok = self._read(name) == b"itero"
             self.remove(name)
         except Exception as exc:  # any backend's error: reported with the location
-            raise ArtifactError(self._unreachable(f"{type(exc).__name__}: {exc}")) from None
+            raise ArtifactUnavailableError(self._unreachable(f"{type(exc).__name__}: {exc}")) from None
         if not ok:
-            raise ArtifactError(self._unreachable("an object written there could not be read back"))
+            raise ArtifactUnavailableError(self._unreachable("an object written there could not be read back"))
 
     def _unreachable(self, reason: str) -> str:
         return (
@@ -171,24 +172,41 @@ class FolderArtifacts(ArtifactStore):
                 fh.flush()
                 ok = Path(fh.name).read_bytes() == b"itero"
         except OSError as exc:
-            raise ArtifactError(self._unreachable(f"{type(exc).__name__}: {exc}")) from None
+            raise ArtifactUnavailableError(self._unreachable(f"{type(exc).__name__}: {exc}")) from None
         if not ok:
-            raise ArtifactError(self._unreachable("a file written there could not be read back"))
+            raise ArtifactUnavailableError(self._unreachable("a file written there could not be read back"))
 
     def _exists(self, digest: str) -> bool:
         return self.path(digest).exists()
 
     def _write(self, digest: str, data: bytes) -> None:
         target = self.path(digest)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        except OSError as exc:
+            raise self._unavailable(exc, len(data)) from None
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
             os.replace(tmp, target)
+        except OSError as exc:
+            Path(tmp).unlink(missing_ok=True)
+            raise self._unavailable(exc, len(data)) from None
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+    def _unavailable(self, exc: OSError, size: int) -> Exception:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return ArtifactUnavailableError(
+                f"no space left for a checkpoint of {size:,} bytes in {self.location} ({exc.strerror}): free disk "
+                "space (`itero gc` removes checkpoints no trial can resume) or give the study's artifacts another "
+                "place; the running trial was given back and resumes at the next run"
+            )
+        if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            return ArtifactUnavailableError(self._unreachable(f"{exc.strerror}: {exc.filename}"))
+        return exc
 
     def _read(self, digest: str) -> bytes | None:
         try:

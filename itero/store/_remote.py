@@ -10,19 +10,23 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from itero.exceptions import ArtifactError
+from itero.exceptions import ArtifactError, ArtifactUnavailableError
 from itero.store._artifacts import ArtifactStore, Entry, FolderArtifacts
 from itero.store._schema import blobs
 
 DATABASE = "database"
+RETRY_SECONDS = float(os.environ.get("ITERO_ARTIFACTS_RETRY_SECONDS", "60"))
+logger = logging.getLogger("itero")
 
 
 def open_artifacts(location: str | os.PathLike[str], engine: Engine) -> ArtifactStore:
@@ -63,23 +67,58 @@ class FsspecArtifacts(ArtifactStore):
             ) from None
         self.root = root.rstrip("/")
         self.location = url
+        self.patience = RETRY_SECONDS  # how long a failing object store is retried
+
+    def check(self) -> None:
+        patience, self.patience = self.patience, min(self.patience, 5.0)  # at start-up, say so soon
+        try:
+            super().check()
+        finally:
+            self.patience = patience
 
     def _path(self, name: str) -> str:
         return f"{self.root}/{name[:2]}/{name}"
 
     def _exists(self, digest: str) -> bool:
         path = self._path(digest)
-        self.fs.invalidate_cache(path)  # a listing cached before a peer wrote or deleted it would lie
-        return bool(self.fs.exists(path))
+
+        def look() -> bool:
+            self.fs.invalidate_cache(path)  # a listing cached before a peer wrote or deleted it would lie
+            return bool(self.fs.exists(path))
+
+        return bool(self._patiently(look))
 
     def _write(self, digest: str, data: bytes) -> None:
-        self.fs.pipe_file(self._path(digest), data)
+        self._patiently(lambda: self.fs.pipe_file(self._path(digest), data))
 
     def _read(self, digest: str) -> bytes | None:
-        try:
-            return bytes(self.fs.cat_file(self._path(digest)))
-        except FileNotFoundError:
-            return None
+        def read() -> bytes | None:
+            try:
+                return bytes(self.fs.cat_file(self._path(digest)))
+            except FileNotFoundError:
+                return None
+
+        result: bytes | None = self._patiently(read)
+        return result
+
+    def _patiently(self, call: Callable[[], Any]) -> Any:
+        """``call()``, retried with growing pauses while the object store fails (a server restarting, a network
+        blip) for up to ``ITERO_ARTIFACTS_RETRY_SECONDS``; then ``ArtifactUnavailableError``."""
+        deadline, pause = time.monotonic() + self.patience, 0.2
+        while True:
+            try:
+                return call()
+            except (FileNotFoundError, PermissionError):
+                raise
+            except Exception as exc:
+                if time.monotonic() >= deadline:
+                    reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+                    raise ArtifactUnavailableError(
+                        self._unreachable(f"{reason} (still failing after {self.patience:.0f} s)")
+                    ) from None
+                logger.warning("artifacts at %s: %s; retrying", self.location, type(exc).__name__)
+                time.sleep(pause)
+                pause = min(pause * 2, 5.0)
 
     def remove(self, name: str) -> None:
         with contextlib.suppress(FileNotFoundError):
