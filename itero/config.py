@@ -415,9 +415,15 @@ def run_config(
         tracking=cfg.tracking,
         region=cfg.region,
     )
-    b = cfg.budget or BudgetConfig()
-    study.set_budget(trials=b.trials, steps=b.steps, minutes=b.minutes, energy_kwh=b.energy_kwh)
-    plan = plan_run(cfg.budget, study)
+    budget = cfg.budget
+    if budget is not None:
+        study.set_budget(trials=budget.trials, steps=budget.steps, minutes=budget.minutes, energy_kwh=budget.energy_kwh)
+    elif study.budget.limited:  # a budget set earlier (in Python, by another file) holds: no budget: is no change
+        stored = study.budget
+        budget = BudgetConfig(
+            trials=stored.max_trials, steps=stored.max_steps, minutes=stored.minutes, energy_kwh=stored.energy_kwh
+        )
+    plan = plan_run(budget, study)
     for note, level in ((plan.note, logging.INFO), (plan.used_up, logging.WARNING)):
         if note and echo is not None:
             echo(f"study {cfg.study!r}: {note}")

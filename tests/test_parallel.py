@@ -11,6 +11,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 import itero
@@ -132,22 +133,31 @@ def test_a_segfault_does_not_stop_the_study(tmp_path: Path):
     assert next(t for t in done if t.number == 2).retries == 1
 
 
-def test_a_worker_that_dies_before_the_first_report_leaves_the_trials_parameters(tmp_path: Path):
+@pytest.mark.parametrize(
+    "sampler",
+    [
+        "random",  # one parameter at a time: each is stored as it is suggested
+        {"name": "tpe", "multivariate": True, "n_startup_trials": 3, "seed": 0},  # a joint proposal, stored at once
+    ],
+)
+def test_a_worker_that_dies_before_the_first_report_leaves_the_trials_parameters(tmp_path: Path, sampler):
     first = tmp_path / "first-attempt.json"
 
     def objective(trial: itero.Trial) -> float:
         x = trial.suggest_float("x", 0, 1)
         width = trial.suggest_int("width", 1, 512, log=True)
-        if trial.number == 1 and not first.exists():
-            first.write_text(json.dumps({"x": x, "width": width}))
+        kind = trial.suggest_categorical("kind", ["a", "b", "c"])
+        if trial.number == 5 and not first.exists():
+            first.write_text(json.dumps({"x": x, "width": width, "kind": kind}))
             os.kill(os.getpid(), signal.SIGKILL)  # as the kernel's OOM killer would, building the model
-        return x
+        time.sleep(0.05)
+        return x + (kind == "b")
 
     study = itero.create_study(
-        "s", storage=f"sqlite:///{tmp_path}/s.db", objectives={"loss": "minimize"}, sampler="random"
+        "s", storage=f"sqlite:///{tmp_path}/s.db", objectives={"loss": "minimize"}, sampler=sampler
     )
-    study.optimize(objective, n_trials=4, n_jobs=2, show_progress=False)
-    retried = next(t for t in study.trials if t.number == 1)
+    study.optimize(objective, n_trials=8, n_jobs=2, show_progress=False)
+    retried = next(t for t in study.trials if t.number == 5)
     assert retried.retries == 1 and retried.state == TrialState.COMPLETE
     assert retried.params == json.loads(first.read_text())  # the same configuration, not a new draw
 

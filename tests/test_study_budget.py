@@ -189,3 +189,50 @@ def test_two_processes_share_the_energy_budget_within_a_step(tmp_path: Path) -> 
     totals = itero.load_study("energy", storage=url).totals()
     steps_j = max(r.energy_j / max(1, r.end_step - r.start_step) for r in study.runs())  # energy of one step
     assert 8.0 <= totals.energy_j <= 8.0 + 2 * steps_j + 1e-9, (totals.energy_j, steps_j)
+
+
+def _stepped(trial: itero.Trial) -> None:
+    x = trial.suggest_float("x", 0.0, 1.0)
+    for step in trial.steps(max_steps=5):
+        time.sleep(0.002)
+        trial.report(step, {"loss": x / step})
+
+
+def test_a_run_step_limit_and_the_studys_together_neither_deadlock_nor_overshoot(
+    storage_url: str, study_name: str
+) -> None:
+    study = itero.create_study(
+        study_name, storage=storage_url, objectives={"loss": "minimize"}, sampler="random", scheduler="fifo"
+    )
+    study.set_budget(steps=60)
+    study.optimize(_stepped, max_steps_total=80, n_jobs=3, show_progress=False)  # the study's 60 come first
+    assert study.totals().steps == 60 and not [t for t in study.trials if t.state == TrialState.FAILED]
+
+
+def test_a_budget_set_while_a_trial_runs_holds_within_a_second(tmp_path: Path) -> None:
+    study = itero.create_study(
+        "mid", storage=f"sqlite:///{tmp_path / 'mid.db'}", objectives={"loss": "minimize"}, scheduler="fifo"
+    )
+
+    def long(trial: itero.Trial) -> None:
+        x = trial.suggest_float("x", 0.0, 1.0)
+        for step in trial.steps(max_steps=60):
+            if step == 5:  # another process (here: a peer handle) sets a budget while this trial runs
+                itero.load_study("mid", storage=study.store.url).set_budget(steps=10)
+            time.sleep(0.05)
+            trial.report(step, {"loss": x / step})
+
+    study.optimize(long, n_trials=1, show_progress=False)
+    steps = study.totals().steps
+    assert 10 <= steps <= 10 + 1 / 0.05 + 1, steps  # stopped within a second of steps once the budget was seen
+
+
+def test_a_file_without_a_budget_keeps_the_one_set_before(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'keep.db'}"
+    path = _yaml(tmp_path, url, "keep", "{trials: 3}")
+    path.write_text(path.read_text().replace("budget: {trials: 3}\n", ""))
+    itero.create_study("keep", storage=url, objectives={"loss": "minimize"}).set_budget(trials=3)
+    result = _run_together(path, n=1)[0]
+    assert result.returncode == 0, result.stderr
+    study = itero.load_study("keep", storage=url)
+    assert len(study.trials) == 3 and study.budget.max_trials == 3

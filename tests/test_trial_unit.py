@@ -58,6 +58,9 @@ class FakeHost:
         self.proposed.append(name)
         return self.values[name], joint
 
+    def is_fixed(self, name: str) -> bool:
+        return False
+
     def decide(self, trial: FrozenTrial, step: int, can_pause: bool, last: bool) -> tuple[str, bool]:
         decision = self.decisions.get(step, "CONTINUE")
         if decision == "PAUSE" and last:

@@ -122,3 +122,14 @@ def test_a_worker_runs_a_built_in_task_by_name(tmp_path: Path) -> None:
     code, said = _cli("worker", "b", "--storage", url, "--no-progress")
     assert code == 0, said
     assert len(itero.load_study("b", storage=url).trials) == 3
+
+
+def test_a_recorded_objective_missing_on_this_machine_says_to_pass_task(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'itero.db'}"
+    (tmp_path / "train.py").write_text(OBJECTIVE)
+    itero.create_study(
+        "moved", storage=url, objectives={"loss": "minimize"}, task=str(tmp_path / "train.py") + ":objective"
+    )
+    (tmp_path / "train.py").rename(tmp_path / "elsewhere.py")
+    code, said = _cli("worker", "moved", "--storage", url)
+    assert code == 2 and "not found" in said and "pass --task with where it is here" in said

@@ -58,6 +58,7 @@ def worker(
     """Join STUDY as one more peer: run its trials until the study's budget is spent, its scheduler has
     nothing more, --trials are started, or SIGTERM / Ctrl-C (running trials are then given back as WAITING
     for any peer to finish)."""
+    from itero.exceptions import ConfigError
     from itero.study import load_study
     from itero.tasks import load_objective
 
@@ -73,7 +74,12 @@ def worker(
                 f"study {study_name!r} records no objective (it was created in Python without task=...): "
                 "pass --task module:function or --task path/file.py:function"
             )
-        objective = load_objective(ref)
+        try:
+            objective = load_objective(ref)
+        except ConfigError as exc:
+            if task is not None:
+                raise
+            fail(f"{exc}; the study recorded this objective where it was created: pass --task with where it is here")
         budget = study.budget
     if not budget.limited and trials is None:
         notes.print(Text(f"study {study_name!r} has no budget: this worker runs until stopped (or pass --trials)"))
@@ -91,6 +97,9 @@ def worker(
         notes.print(Text("worker stopped; its running trials were given back as WAITING for any peer to finish"))
         raise typer.Exit(130) from None
     console = out()
+    spent = study.budget
+    if spent.max_trials is not None and spent.trials_started >= spent.max_trials:
+        notes.print(Text(f"study {study_name!r}: its budget's {spent.max_trials} trials are all started"))
     console.print(Text(f"worker done: {len(study.trials) - before} new trial(s) in {study_name!r} while it ran"))
     console.print(Text(f"{study.name}: {render.totals_text(study.totals())}"))
     if study.budget.limited:

@@ -22,7 +22,7 @@ from typing import Any
 
 from itero.space import Distribution
 from itero.store import CheckpointData, CostDelta, RunCost, TrialWrite, WarmStart
-from itero.trial import CONSTRAINTS_KEY, TRACEBACK_KEY
+from itero.trial import CONSTRAINTS_KEY, PROPOSAL_KEY, TRACEBACK_KEY
 
 _FIELDS = ("params", "user_attrs", "datasets", "constraints")
 MAX_TRACEBACK = 20_000  # characters of a failed trial's traceback kept in the store
@@ -72,6 +72,7 @@ class WriteBuffer:
         run: RunCost | None = None,
         worker_id: int | None = None,
         checkpoint: CheckpointData | None = None,
+        proposal: Mapping[str, Any] | None = None,
     ) -> TrialWrite:
         """The write of everything changed (fields not marked are left out) and the reports; resets the buffer."""
         c = self._changed
@@ -91,7 +92,7 @@ class WriteBuffer:
             worker_id=worker_id,
             checkpoint=checkpoint,
             warm_start=self.warm,
-            system_attrs=_system_attrs(list(constraints) if "constraints" in c else None, traceback),
+            system_attrs=_system_attrs(list(constraints) if "constraints" in c else None, traceback, proposal),
         )
         self.reports = []
         self._changed = set()
@@ -100,8 +101,12 @@ class WriteBuffer:
         return write
 
 
-def _system_attrs(constraints: list[float] | None, traceback: str | None) -> dict[str, Any] | None:
+def _system_attrs(
+    constraints: list[float] | None, traceback: str | None, proposal: Mapping[str, Any] | None = None
+) -> dict[str, Any] | None:
     attrs: dict[str, Any] = {}
+    if proposal:
+        attrs[PROPOSAL_KEY] = dict(proposal)
     if constraints is not None:
         attrs[CONSTRAINTS_KEY] = constraints
     if traceback:

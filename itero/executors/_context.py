@@ -34,6 +34,7 @@ class Budget:
     # The study's time budget as a deadline, worked out from the study's wall clock for ``study_seconds``.
     study_deadline: float | None = None
     study_seconds: float | None = None
+    budget_read_at: float = float("-inf")  # when a running trial last re-read the study's budget (monotonic)
 
 
 @dataclass

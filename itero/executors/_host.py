@@ -73,6 +73,8 @@ class TrialHost(Protocol):
         self, trial: FrozenTrial, name: str, dist: Distribution, joint: dict[str, Any] | None
     ) -> tuple[Any, dict[str, Any] | None]: ...
 
+    def is_fixed(self, name: str) -> bool: ...
+
     def decide(self, trial: FrozenTrial, step: int, can_pause: bool, last: bool) -> tuple[str, bool]: ...
 
     def grant_step(self, unflushed_j: float) -> bool: ...
@@ -132,6 +134,10 @@ class RunHost:
         """``dist`` narrowed or replaced by the study's ``space``."""
         override = self.ctx.space.get(name)
         return dist if override is None else apply_override(name, dist, override)
+
+    def is_fixed(self, name: str) -> bool:
+        """Whether the study fixes ``name`` (``params``): its value needs no storing to be found again."""
+        return name in self.ctx.fixed
 
     def propose(
         self, trial: FrozenTrial, name: str, dist: Distribution, joint: dict[str, Any] | None

@@ -69,6 +69,7 @@ class Trial:
         datasets: Mapping[str, str] | None = None,
         energy_j: float = 0.0,
         reports: Mapping[int, dict[str, float]] | None = None,
+        proposal: Mapping[str, Any] | None = None,
     ) -> None:
         self._host = host
         self.id = trial_id
@@ -87,7 +88,9 @@ class Trial:
         self._user_attrs: dict[str, Any] = dict(user_attrs or {})  # a resumed trial keeps its earlier ones
         self._datasets: dict[str, str] = dict(datasets or {})
         self._constraints: list[float] = []
-        self._joint: dict[str, Any] | None = None  # the sampler's joint proposal for this trial
+        # The sampler's joint proposal for this trial, and the part of it the store holds (a retry reuses it).
+        self._joint: dict[str, Any] | None = dict(proposal) if proposal else None
+        self._stored_joint: dict[str, Any] | None = dict(proposal) if proposal else None
         self._buffer = WriteBuffer(host.flush_seconds)
         self._cost = host.cost_meter(start_step, energy_j)
         self._decision = "CONTINUE"
@@ -134,17 +137,24 @@ class Trial:
         if name in self._distributions:
             check_compatible(name, self._distributions[name], dist)
             return self._params[name]
-        if name in self._params:  # fixed by the caller (a clone's params, ask(fixed=...), a retried trial's own)
-            value = self._params[name]
-        else:
+        fresh = name not in self._params
+        if fresh:
             value, self._joint = self._host.propose(self.snapshot(), name, dist, self._joint)
+        else:  # fixed by the caller (a clone's params, ask(fixed=...), a retried trial's own)
+            value = self._params[name]
         self._params[name] = value
         self._distributions[name] = dist
         self._buffer.changed("params")
-        if self._host.durable:
-            # Stored at once, so that a worker that dies before the first report (building a model too large,
-            # say) leaves the trial's parameters behind: the retry runs the same configuration.
-            self._write()
+        if self._host.durable and fresh and not self._host.is_fixed(name):
+            # A worker that dies before the first report (building a model too large, say) must leave the
+            # trial's configuration behind, so that the retry runs the same one. The first proposal is stored
+            # with the sampler's joint proposal for the trial; a later one it covers needs no write of its own.
+            stored = self._stored_joint
+            if stored is None:
+                self._stored_joint = dict(self._joint or {})
+                self._write(proposal=self._stored_joint)
+            elif name not in stored or stored[name] != value:
+                self._write()
         return value
 
     def record_param(self, name: str, value: float, distribution: Distribution | None = None) -> None:
@@ -311,6 +321,7 @@ class Trial:
         error: str | None = None,
         traceback: str | None = None,
         outcome: str | None = None,
+        proposal: Mapping[str, Any] | None = None,
     ) -> None:
         buf = self._buffer
         cost = self._cost.delta(self._step)
@@ -331,6 +342,7 @@ class Trial:
             run=None if outcome is None else self._cost.run(self._start_step, self._step, outcome),
             worker_id=self._host.worker_id,
             checkpoint=checkpoint,
+            proposal=proposal,
         )
         checkpoint_id = self._host.write(write)
         if checkpoint_id is not None:

@@ -15,6 +15,8 @@ from itero.executors._context import RunContext
 from itero.schedulers import Suggestion
 from itero.trial import History, TrialState
 
+BUDGET_READ_SECONDS = 1.0  # how often a running trial re-reads the study's budget
+
 
 def budget_spent(ctx: RunContext, unflushed_j: float = 0.0) -> str | None:
     """Why the run may not go on — its deadline passed, its energy or its step budget is spent (by any peer) —
@@ -38,6 +40,10 @@ def grant_step(ctx: RunContext, unflushed_j: float = 0.0) -> bool:
     ``max_steps_total`` in one call nor the study more than its budget."""
     if ctx.budget.max_energy_j is not None or ctx.cache.budget.max_energy_j is not None:
         ctx.cache.refresh()  # peers' energy, written at each of their steps (see RunHost.flush_seconds)
+    now = ctx.clock.monotonic()
+    if now - ctx.budget.budget_read_at >= BUDGET_READ_SECONDS:  # a budget set while this trial runs holds too
+        ctx.cache.budget = ctx.store.get_budget(ctx.study_id)
+        ctx.budget.budget_read_at = now
     if _limit_reached(ctx, unflushed_j) is not None:
         return False
     b = ctx.budget

@@ -30,7 +30,7 @@ from itero.executors._trial import Trial
 from itero.executors._work import next_work
 from itero.store import LostRace, RunFull
 from itero.tracking._datasets import reset_current_trial, set_current_trial
-from itero.trial import FrozenTrial, History, TrialState, best_checkpoints
+from itero.trial import PROPOSAL_KEY, FrozenTrial, History, TrialState, best_checkpoints
 
 logger = logging.getLogger("itero")
 
@@ -250,6 +250,7 @@ class Worker:
             datasets=t.datasets,
             energy_j=t.cost.energy_j,
             reports=t.reports if t.checkpoint_id is not None else None,
+            proposal=t.system_attrs.get(PROPOSAL_KEY),
         )
 
     # ------------------------------------------------------------------ liveness

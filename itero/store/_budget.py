@@ -59,10 +59,11 @@ class BudgetRows:
         False, and neither is taken, once either is spent. Peers share both through these atomic updates, so a
         study never runs more steps than its budget nor an optimize call more than ``max_steps_total``."""
         with self.engine.connect() as conn, conn.begin() as tx:
-            if run_id is not None and not self._q.take_step.run(conn, {"rid": run_id}).rowcount:
+            # The study's row first, then the run's, as in every write: peers never wait on each other in a cycle.
+            if study_id is not None and not self._q.take_study_step.run(conn, {"sid": study_id}).rowcount:
                 tx.rollback()
                 return False
-            if study_id is not None and not self._q.take_study_step.run(conn, {"sid": study_id}).rowcount:
+            if run_id is not None and not self._q.take_step.run(conn, {"rid": run_id}).rowcount:
                 tx.rollback()
                 return False
         return True

@@ -51,12 +51,16 @@ class CheckpointRows:
                 ).scalar_one()
             )
 
-    def collect_orphan_files(self, min_age_seconds: float = 3600.0) -> tuple[int, int]:
-        """Delete the objects of the store's default artifact location that no checkpoint row names (left by a
-        crash, or by a database replaced or deleted), older than ``min_age_seconds`` (a worker writes an object
-        just before the row that names it); ``(objects, bytes)`` freed."""
+    def collect_orphan_files(
+        self, min_age_seconds: float = 3600.0, artifacts: ArtifactStore | None = None
+    ) -> tuple[int, int]:
+        """Delete the objects of ``artifacts`` (default: the store's default location) that no checkpoint row
+        names (left by a crash, or by a database replaced or deleted), older than ``min_age_seconds`` (a worker
+        writes an object just before the row that names it); ``(objects, bytes)`` freed. Only for a location
+        this database alone uses."""
+        arts = self.artifacts if artifacts is None else artifacts
         cutoff = time.time() - min_age_seconds
-        entries = [e for e in self.artifacts.entries() if e.mtime < cutoff]
+        entries = [e for e in arts.entries() if e.mtime < cutoff]
         if not entries:
             return 0, 0
         with self._read.connect() as conn:
@@ -65,7 +69,7 @@ class CheckpointRows:
         for entry in entries:
             if entry.name not in named:
                 size += entry.size
-                self.artifacts.remove(entry.name)
+                arts.remove(entry.name)
                 count += 1
         return count, size
 

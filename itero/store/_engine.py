@@ -54,9 +54,7 @@ def _sqlite_engine(url: str, database: str | None) -> Engine:
         path = Path(database).expanduser().resolve()  # type: ignore[arg-type]
         read_only = path.exists() and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK))
         if read_only:  # still readable: list, show and report it; any write is refused with one line
-            # Without a -wal file no one is writing it, and only an immutable open needs no -shm file beside it.
-            immutable = "" if Path(f"{path}-wal").exists() else "&immutable=1"
-            url = f"sqlite:///file:{path}?mode=ro{immutable}&uri=true"
+            url = f"sqlite:///file:{path}?mode=ro{'' if _readable(path) else '&immutable=1'}&uri=true"
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
@@ -84,6 +82,14 @@ def _sqlite_engine(url: str, database: str | None) -> Engine:
             conn.connection.cursor().execute("BEGIN IMMEDIATE")  # the driver's cursor: no SQLAlchemy result
 
     return engine
+
+
+def _readable(path: Path) -> bool:
+    """Whether SQLite can read ``path`` read-only and see a writer's changes as they come: when a writer has it
+    open (its ``-wal`` and ``-shm`` files are there, the latter sized). Otherwise only an immutable open reads it
+    without making a ``-shm`` file beside it — a snapshot of the file as it is (no one is writing it now)."""
+    shm = Path(f"{path}-shm")
+    return Path(f"{path}-wal").exists() and shm.exists() and shm.stat().st_size >= 32768
 
 
 def current_revision(engine: Engine) -> str | None:

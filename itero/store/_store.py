@@ -36,7 +36,7 @@ from itero.store._records import (
     TrialRunRecord,
     WorkerEnvironmentRecord,
 )
-from itero.store._remote import open_artifacts
+from itero.store._remote import DATABASE, open_artifacts
 from itero.store._retry import retry_public_methods
 from itero.store._schema import (
     checkpoints,
@@ -81,13 +81,18 @@ class Store(TrialRows, CheckpointRows, BudgetRows):
         self._q = Statements(self.engine)
 
     def artifacts_for(self, study_id: int) -> ArtifactStore:
-        """Where the study's checkpoints live: this machine's mount when one is given (``artifacts=``,
-        ``ITERO_ARTIFACTS``), else the location recorded in the study when it was created, else the store's
-        default (``<db>-artifacts`` beside a SQLite file)."""
+        """Where the study's checkpoints live: the database when the study records ``database``; else this
+        machine's mount when one is given (``artifacts=``, ``ITERO_ARTIFACTS``), else the location recorded in
+        the study when it was created, else the store's default (``<db>-artifacts`` beside a SQLite file)."""
         found = self._study_artifacts.get(study_id)
         if found is None:
-            recorded = None if self.mount else self._study_config(study_id).get("artifacts")
-            found = self.artifacts if recorded is None else open_artifacts(recorded, self.engine)
+            recorded = self._study_config(study_id).get("artifacts")
+            if recorded == DATABASE:  # nothing to mount: every worker reaches the database
+                found = open_artifacts(DATABASE, self.engine)
+            elif self.mount or recorded is None:
+                found = self.artifacts
+            else:
+                found = open_artifacts(recorded, self.engine)
             self._study_artifacts[study_id] = found
         return found
 
@@ -146,6 +151,7 @@ class Store(TrialRows, CheckpointRows, BudgetRows):
     def delete_study(self, name: str) -> int:
         """Delete the study ``name``, its rows and the checkpoint files no other study shares; the bytes freed."""
         rec = self.get_study(name)
+        artifacts = self.artifacts_for(rec.id)  # before the row that records where they are goes
         with self.engine.begin() as conn:
             own = conn.execute(
                 select(checkpoints.c.digest, checkpoints.c.size).where(checkpoints.c.study_id == rec.id)
@@ -156,7 +162,6 @@ class Store(TrialRows, CheckpointRows, BudgetRows):
             digests = {r.digest for r in own}
             shared = set(conn.execute(select(checkpoints.c.digest).where(checkpoints.c.digest.in_(digests))).scalars())
         freed = {r.digest: r.size for r in own if r.digest not in shared}
-        artifacts = self.artifacts_for(rec.id)
         for digest in freed:
             artifacts.delete(digest)
         return sum(freed.values())

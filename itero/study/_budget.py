@@ -34,7 +34,7 @@ def set_budget(
     it), ``energy_kwh`` measured by its energy tracking. Every worker of the study stops starting trials once
     ``trials`` are started, and stops at its next step once steps, minutes or energy are spent; trials and
     steps are exact across processes, minutes and energy within one step. Trials the study already has count.
-    Returns the budget as stored."""
+    A loop of your own (``ask``/``tell``) is held to ``trials`` only. Returns the budget as stored."""
     for name, value in (("trials", trials), ("steps", steps)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise ConfigError(f"set_budget: {name} must be an integer >= 1 or None, got {value!r}")

@@ -28,9 +28,10 @@ def collect_checkpoints(
     storage: str | Store = DEFAULT_STORAGE, min_age_seconds: float = ORPHAN_AGE_SECONDS
 ) -> dict[str, int]:
     """Delete every study's checkpoints no trial can resume (its scheduler says which donors it still wants;
-    the best trials' are kept), and — for a SQLite database with its own artifacts folder beside it, the
-    default, which no other database can name files in — the files no checkpoint names that are older than
-    ``min_age_seconds``; the bytes freed per study, and under ``""`` those of the unnamed files."""
+    the best trials' are kept), and the objects no checkpoint names that are older than ``min_age_seconds`` —
+    in the database itself and, for a SQLite database with its own artifacts folder beside it (the default,
+    which no other database can name files in), in that folder; the bytes freed per study, and under ``""``
+    those of the unnamed objects."""
     store = storage if isinstance(storage, Store) else Store(storage)
     freed = {}
     for rec in store.list_studies():
@@ -38,12 +39,14 @@ def collect_checkpoints(
         keep = set(study.scheduler.keep_checkpoints(study.history)) | best_checkpoints(study.history)
         freed[rec.name] = store.collect_checkpoints(rec.id, keep)
     database = sqlite_file(store.url)
-    own = isinstance(store.artifacts, DatabaseArtifacts) or (
+    own = (
         database is not None
         and isinstance(store.artifacts, FolderArtifacts)
         and store.artifacts.root.resolve() == database.with_name(database.stem + "-artifacts").resolve()
     )
     freed[""] = store.collect_orphan_files(min_age_seconds)[1] if own else 0
+    # Checkpoints kept in the database (PostgreSQL's default) belong to it alone: its orphans go too.
+    freed[""] += store.collect_orphan_files(min_age_seconds, DatabaseArtifacts(store.engine))[1]
     return freed
 
 

@@ -11,6 +11,7 @@ from itero.space import Distribution
 from itero.trial._state import TrialState
 
 CONSTRAINTS_KEY = "constraints"  # where trial.set_constraints stores its values in system_attrs
+PROPOSAL_KEY = "proposal"  # the sampler's joint proposal for a trial, stored at its first suggest: a retry reuses it
 TRACEBACK_KEY = "traceback"  # where a failed trial keeps the traceback of its objective's exception
 
 
