@@ -22,6 +22,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from benchmarks.overhead import _optuna_history  # the same objective's history, as overhead.py pre-fills it
+
 RESULTS = Path(__file__).with_name("results")
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 OPTUNA_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/scale_optuna"  # its own database: both use alembic
@@ -103,30 +105,6 @@ def optuna_run(kind: str, url: str, procs: int, history: int, trials: int, seed:
     seconds = time.perf_counter() - t0
     assert all(c.exitcode == 0 for c in children)
     return trials / seconds
-
-
-def _optuna_history(n: int, seed: int) -> list[Any]:
-    import numpy as np
-    import optuna
-    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
-
-    rng = np.random.default_rng(seed)
-    dists = {
-        "x": FloatDistribution(1e-3, 10.0, log=True),
-        "y": IntDistribution(0, 10),
-        "z": CategoricalDistribution(["a", "b", "c"]),
-    }
-    out = []
-    for _ in range(n):
-        x, y, z = (
-            float(np.exp(rng.uniform(np.log(1e-3), np.log(10.0)))),
-            int(rng.integers(0, 11)),
-            str(rng.choice(["a", "b", "c"])),
-        )
-        out.append(
-            optuna.trial.create_trial(params={"x": x, "y": y, "z": z}, distributions=dists, value=_values(x, y, z))
-        )
-    return out
 
 
 def _database(url: str) -> str:

@@ -3,8 +3,9 @@
 A worker that is free asks ``next_work``; a running trial asks ``grant_step`` before each step; the parent of
 local worker processes asks ``next_work`` too, to know whether to replace a worker that died. All three read the
 same store, so they agree. Two budgets apply: the optimize call's (``Budget``) and the study's, shared by every
-process and machine that works on the study (``Study.set_budget``). (The store has the last word on the run's trial and step counts: ``create_trial`` and
-``take_step`` are atomic, so a peer that loses a race for the last slot simply finds nothing left.)
+process and machine that works on the study (``Study.set_budget``). (The store has the last word on the trial
+and step counts: ``create_trial`` and ``take_step`` are atomic, so a peer that loses a race for the last slot
+simply finds nothing left.)
 """
 
 from __future__ import annotations
