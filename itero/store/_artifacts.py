@@ -22,6 +22,7 @@ import json
 import os
 import tempfile
 import uuid
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -82,7 +83,7 @@ class Entry(NamedTuple):
     mtime: float
 
 
-class ArtifactStore:
+class ArtifactStore(ABC):
     """Bytes named by their SHA-256 digest, verified when read. Subclasses say where they live by implementing
     ``_exists``, ``_write``, ``_read`` (None when missing), ``remove`` and ``entries``."""
 
@@ -90,8 +91,7 @@ class ArtifactStore:
 
     def put(self, data: bytes) -> str:
         digest = hashlib.sha256(data).hexdigest()
-        if not self._exists(digest):
-            self._write(digest, data)
+        self.restore(digest, data)
         return digest
 
     def restore(self, digest: str, data: bytes) -> None:
@@ -118,17 +118,22 @@ class ArtifactStore:
         return sum(e.size for e in self.entries())
 
     def check(self) -> None:
-        """Write, read back and delete a small object; ``ArtifactError`` saying what to do when that fails, so a
-        worker learns at start-up, not at its first checkpoint, that it cannot reach the study's artifacts."""
-        name = f"probe-{uuid.uuid4().hex}"
+        """Write, read back and delete a small object; ``ArtifactUnavailableError`` saying what to do when that
+        fails, so a worker learns at start-up, not at its first checkpoint, that it cannot reach the study's
+        artifacts."""
         try:
-            self._write(name, b"itero")
-            ok = self._read(name) == b"itero"
-            self.remove(name)
+            ok = self._probe()
         except Exception as exc:  # any backend's error: reported with the location
             raise ArtifactUnavailableError(self._unreachable(f"{type(exc).__name__}: {exc}")) from None
         if not ok:
             raise ArtifactUnavailableError(self._unreachable("an object written there could not be read back"))
+
+    def _probe(self) -> bool:
+        name = f"probe-{uuid.uuid4().hex}"
+        self._write(name, b"itero")
+        ok = self._read(name) == b"itero"
+        self.remove(name)
+        return ok
 
     def _unreachable(self, reason: str) -> str:
         return (
@@ -136,22 +141,22 @@ class ArtifactStore:
             "reaches them with --artifacts or ITERO_ARTIFACTS, or fix the permissions or credentials"
         )
 
-    def _exists(self, digest: str) -> bool:
-        raise NotImplementedError
+    @abstractmethod
+    def _exists(self, digest: str) -> bool: ...
 
-    def _write(self, digest: str, data: bytes) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def _write(self, digest: str, data: bytes) -> None: ...
 
-    def _read(self, digest: str) -> bytes | None:
-        raise NotImplementedError
+    @abstractmethod
+    def _read(self, digest: str) -> bytes | None: ...
 
+    @abstractmethod
     def remove(self, name: str) -> None:
         """Delete one object (missing: nothing to do)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def entries(self) -> list[Entry]:
         """Every stored object, with its size and modification time (Unix seconds)."""
-        raise NotImplementedError
 
 
 class FolderArtifacts(ArtifactStore):
@@ -164,17 +169,12 @@ class FolderArtifacts(ArtifactStore):
     def path(self, digest: str) -> Path:
         return self.root / digest[:2] / digest
 
-    def check(self) -> None:
-        try:  # a temporary file in the root, gone afterwards (no probe folder left behind)
-            self.root.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile(dir=self.root, prefix=".probe-") as fh:
-                fh.write(b"itero")
-                fh.flush()
-                ok = Path(fh.name).read_bytes() == b"itero"
-        except OSError as exc:
-            raise ArtifactUnavailableError(self._unreachable(f"{type(exc).__name__}: {exc}")) from None
-        if not ok:
-            raise ArtifactUnavailableError(self._unreachable("a file written there could not be read back"))
+    def _probe(self) -> bool:  # a temporary file in the root, gone afterwards (no probe folder left behind)
+        self.root.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=self.root, prefix=".probe-") as fh:
+            fh.write(b"itero")
+            fh.flush()
+            return Path(fh.name).read_bytes() == b"itero"
 
     def _exists(self, digest: str) -> bool:
         return self.path(digest).exists()
@@ -230,9 +230,3 @@ class FolderArtifacts(ArtifactStore):
                 name = f"{p.parent.name}/{p.name}" if p.name.startswith(".tmp-") else p.name
                 out.append(Entry(name, st.st_size, st.st_mtime))
         return out
-
-    def files(self) -> list[Path]:
-        """Every file under the root: checkpoints named by their hash, and temporary files of unfinished writes."""
-        if not self.root.exists():
-            return []
-        return [p for p in self.root.glob("*/*") if p.is_file()]

@@ -7,12 +7,12 @@ the study — unlike ``optimize(n_trials=...)``, which counts for one call.
 
 from __future__ import annotations
 
-import math
 from typing import Protocol
 
 from itero.exceptions import ConfigError
 from itero.store import Store, StudyBudget
 from itero.store._cache import StudyCache
+from itero.study._optimize import check_count, check_positive
 
 
 class _Study(Protocol):
@@ -35,16 +35,10 @@ def set_budget(
     ``trials`` are started, and stops at its next step once steps, minutes or energy are spent; trials and
     steps are exact across processes, minutes and energy within one step. Trials the study already has count.
     A loop of your own (``ask``/``tell``) is held to ``trials`` only. Returns the budget as stored."""
-    for name, value in (("trials", trials), ("steps", steps)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise ConfigError(f"set_budget: {name} must be an integer >= 1 or None, got {value!r}")
+    for name, count in (("trials", trials), ("steps", steps)):
+        check_count(f"set_budget: {name}", count)
     for name, number in (("minutes", minutes), ("energy_kwh", energy_kwh)):
-        if number is not None and (
-            isinstance(number, bool)
-            or not isinstance(number, (int, float))
-            or not (number > 0 and math.isfinite(number))
-        ):
-            raise ConfigError(f"set_budget: {name} must be a positive number or None, got {number!r}")
+        check_positive(f"set_budget: {name}", number)
     if energy_kwh is not None and not study.tracking:
         raise ConfigError("set_budget: energy_kwh needs energy tracking, but this study has tracking=False")
     limits = StudyBudget(
@@ -57,8 +51,3 @@ def set_budget(
     study.store.set_budget(study.id, limits, study._cache.steps_spent)
     study._cache.refresh()
     return study._cache.budget
-
-
-def budget_of(study: _Study) -> StudyBudget:
-    """The study's budget as the store has it now."""
-    return study.store.get_budget(study.id)

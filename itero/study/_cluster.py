@@ -46,25 +46,22 @@ def parse_executor(executor: Any, gpus_per_trial: float = 0.0) -> ExecutorSpec:
     ...}`` or a ``dask.distributed.Client``; a clear ConfigError otherwise."""
     if type(executor).__name__ == "Client" and type(executor).__module__.startswith("distributed"):
         return ExecutorSpec("dask", client=executor, gpus_per_trial=gpus_per_trial)
-    given = executor
-    if isinstance(executor, str):
-        executor = {"name": executor}
-    if not isinstance(executor, Mapping) or executor.get("name") not in EXECUTORS:
-        executor = given
+    options: Any = {"name": executor} if isinstance(executor, str) else executor
+    if not isinstance(options, Mapping) or options.get("name") not in EXECUTORS:
         raise ConfigError(
             f"executor: got {executor!r}; expected one of {', '.join(EXECUTORS)}, "
             "a mapping {name: ray, address: ...} or a dask.distributed.Client"
         )
-    unknown = set(executor) - {"name", "address", "cpus_per_trial", "gpus_per_trial"}
+    unknown = set(options) - {"name", "address", "cpus_per_trial", "gpus_per_trial"}
     if unknown:
         raise ConfigError(
             f"executor: unknown option(s) {sorted(unknown)}; allowed: address, cpus_per_trial, gpus_per_trial"
         )
     spec = ExecutorSpec(
-        name=str(executor["name"]),
-        address=executor.get("address"),
-        cpus_per_trial=executor.get("cpus_per_trial", 1.0),
-        gpus_per_trial=executor.get("gpus_per_trial", gpus_per_trial),
+        name=str(options["name"]),
+        address=options.get("address"),
+        cpus_per_trial=options.get("cpus_per_trial", 1.0),
+        gpus_per_trial=options.get("gpus_per_trial", gpus_per_trial),
     )
     for option in ("cpus_per_trial", "gpus_per_trial"):
         value = getattr(spec, option)

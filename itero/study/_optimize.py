@@ -79,12 +79,7 @@ def optimize(
     Dask resources) or is given (local processes: its own ``CUDA_VISIBLE_DEVICES``)."""
     check_limits(n_trials, max_steps_total, timeout)
     if max_energy_kwh is not None:
-        if (
-            isinstance(max_energy_kwh, bool)
-            or not isinstance(max_energy_kwh, (int, float))
-            or not (max_energy_kwh > 0 and math.isfinite(max_energy_kwh))
-        ):
-            raise ConfigError(f"max_energy_kwh must be a positive number or None, got {max_energy_kwh!r}")
+        check_positive("max_energy_kwh", max_energy_kwh)
         if not study.tracking:
             raise ConfigError("max_energy_kwh needs energy tracking, but this study has tracking=False")
     if n_jobs == -1:
@@ -203,8 +198,8 @@ def open_run(
 
 def check_limits(n_trials: int | None, max_steps_total: int | None, timeout: float | None) -> None:
     """Validate the limits of a run, naming the bad one."""
-    _check_limit("n_trials", n_trials, minimum=0)
-    _check_limit("max_steps_total", max_steps_total)
+    check_count("n_trials", n_trials, minimum=0)
+    check_count("max_steps_total", max_steps_total)
     if timeout is not None and (
         isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0 or not math.isfinite(timeout)
     ):
@@ -243,6 +238,15 @@ def _work_left(study: Study, budget: Budget) -> bool:
     return next_work(study._context(study.store, cache, budget), cache.refresh()).suggestion is not None
 
 
-def _check_limit(name: str, value: Any, minimum: int = 1) -> None:
+def check_count(name: str, value: Any, minimum: int = 1) -> None:
+    """``value`` is None or an integer >= ``minimum``; a ConfigError naming ``name`` otherwise."""
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < minimum):
         raise ConfigError(f"{name} must be an integer >= {minimum} or None, got {value!r}")
+
+
+def check_positive(name: str, value: Any) -> None:
+    """``value`` is None or a finite number > 0; a ConfigError naming ``name`` otherwise."""
+    if value is not None and (
+        isinstance(value, bool) or not isinstance(value, (int, float)) or not (value > 0 and math.isfinite(value))
+    ):
+        raise ConfigError(f"{name} must be a positive number or None, got {value!r}")

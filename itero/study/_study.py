@@ -24,7 +24,7 @@ from itero.schedulers import BaseScheduler
 from itero.space import Distribution
 from itero.store import RunFull, Store, StudyBudget, TrialRunRecord, load_state, public_url
 from itero.store._cache import StudyCache
-from itero.study._budget import budget_of, set_budget
+from itero.study._budget import set_budget
 from itero.study._optimize import optimize
 from itero.study._pareto import non_dominated
 from itero.study._records import DatasetRecord, EnvironmentRecord, StudyTotals
@@ -246,7 +246,7 @@ class Study:
     @property
     def budget(self) -> StudyBudget:
         """The study's budget (``set_budget``; the YAML ``budget:``) and how much of it is taken."""
-        return budget_of(self)
+        return self.store.get_budget(self.id)
 
     def _context(self, store: Store, cache: StudyCache, budget: Budget, simulated: bool = False) -> RunContext:
         """What a worker of this study needs: its parts, the store it writes to (whose clock it keeps) and the
