@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
 
 logger = logging.getLogger("itero")
 
@@ -27,7 +27,10 @@ def lost_connection(exc: BaseException) -> bool:
     """Whether ``exc`` says the connection to the server is gone or cannot be made (not a failed statement)."""
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
-    return isinstance(exc, (OperationalError, InterfaceError)) and any(
+    # SQLAlchemy's wrappers, or the driver's own errors: the store's prepared statements run on the driver's
+    # cursor (see _prepared), so psycopg's OperationalError reaches here unwrapped.
+    kinds = {k.__name__ for k in type(exc).__mro__}
+    return bool(kinds & {"OperationalError", "InterfaceError"}) and any(
         words in str(exc).lower()
         for words in (
             "connection refused",
@@ -56,15 +59,16 @@ def retrying(method: F) -> F:
         while True:
             try:
                 return method(self, *args, **kwargs)
-            except (OperationalError, InterfaceError) as exc:
+            except Exception as exc:
                 if not lost_connection(exc):
                     raise
                 now = time.monotonic()
                 if deadline is None:
                     deadline = now + RETRY_SECONDS
+                    reason = getattr(exc, "orig", None) or exc
                     logger.warning(
                         "lost the connection to the database (%s); retrying for up to %.0f s",
-                        str(exc.orig).strip().splitlines()[0] if exc.orig else exc,
+                        (str(reason).strip().splitlines() or [""])[0],
                         RETRY_SECONDS,
                     )
                 if now >= deadline:
