@@ -107,7 +107,7 @@ def test_ctrl_c_stops_ray_peers_and_gives_their_trials_back(tmp_path: Path, ray_
     study = _study(tmp_path, "ray-stop")
 
     def interrupt_when_running() -> None:
-        deadline = time.time() + 60
+        deadline = time.time() + 120
         while time.time() < deadline:
             if (
                 sum(t.state == TrialState.RUNNING for t in itero.load_study("ray-stop", storage=study.store.url).trials)
@@ -119,7 +119,8 @@ def test_ctrl_c_stops_ray_peers_and_gives_their_trials_back(tmp_path: Path, ray_
 
     threading.Thread(target=interrupt_when_running, daemon=True).start()
     with pytest.raises(KeyboardInterrupt):
-        study.optimize(slow, n_trials=4, n_jobs=2, executor="ray", show_progress=False)
+        # More trials than can finish before both peers run at once, however slowly the second one starts.
+        study.optimize(slow, n_trials=40, n_jobs=2, executor="ray", show_progress=False)
     states = [t.state for t in itero.load_study("ray-stop", storage=study.store.url).trials]
     assert states.count(TrialState.WAITING) == 2 and TrialState.RUNNING not in states, states
 

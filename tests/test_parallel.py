@@ -162,6 +162,27 @@ def test_a_worker_that_dies_before_the_first_report_leaves_the_trials_parameters
     assert retried.params == json.loads(first.read_text())  # the same configuration, not a new draw
 
 
+def test_a_joint_proposal_is_stored_with_the_new_trial(tmp_path: Path):
+    url = f"sqlite:///{tmp_path}/s.db"
+    stored: dict[int, object] = {}
+
+    def objective(trial: itero.Trial) -> float:
+        # What the store holds for this trial before its first suggest (another process would see the same).
+        row = next(t for t in itero.load_study("s", storage=url).trials if t.number == trial.number)
+        stored[trial.number] = row.system_attrs.get("proposal")
+        x = trial.suggest_float("x", 0, 1)
+        kind = trial.suggest_categorical("kind", ["a", "b"])
+        return x + (kind == "b")
+
+    sampler = {"name": "tpe", "multivariate": True, "n_startup_trials": 3, "seed": 0}
+    study = itero.create_study("s", storage=url, objectives={"loss": "minimize"}, sampler=sampler)
+    study.optimize(objective, n_trials=6, show_progress=False)
+    # Random start-up trials have no joint proposal; later ones are created holding the one they ran.
+    assert {t.number: stored[t.number] for t in study.trials} == {
+        t.number: None if t.number < 3 else t.params for t in study.trials
+    }
+
+
 def test_a_trial_that_always_crashes_is_failed_not_retried_forever(tmp_path: Path):
     def objective(trial: itero.Trial) -> float:
         x = trial.suggest_float("x", 0, 1)

@@ -234,3 +234,27 @@ def test_trial_rows_follow_the_tables_columns():
     from itero.store._schema import trials
 
     assert TrialRow._fields == tuple(trials.c.keys())
+
+
+def test_sqlite_writers_queue_on_the_lock_file_and_a_stuck_one_is_named(tmp_path, monkeypatch):
+    import fcntl
+
+    from itero.store import _engine
+
+    store = Store(f"sqlite:///{tmp_path / 'itero.db'}")
+    sid = store.create_study("locks", {"loss": "minimize"}).id
+    lock = tmp_path / "itero.db.lock"
+    with open(lock, "a") as held:  # another process's writer in the middle of its transaction
+        fcntl.flock(held, fcntl.LOCK_EX)
+        done = threading.Event()
+        writer = threading.Thread(target=lambda: (store.create_trial(sid), done.set()))
+        writer.start()
+        assert not done.wait(0.3)  # the write waits for the lock...
+        fcntl.flock(held, fcntl.LOCK_UN)
+        assert done.wait(5)  # ...and goes through once it is released
+        writer.join()
+        fcntl.flock(held, fcntl.LOCK_EX)
+        monkeypatch.setattr(_engine, "LOCK_SECONDS", 0.2)
+        with pytest.raises(StorageError, match=r"another process has held the write lock .*itero\.db\.lock for 0\.2 s"):
+            store.create_trial(sid)
+    assert store.read_changes(sid, 0)[1][-1].number == 0  # the refused write left nothing behind

@@ -22,7 +22,7 @@ from itero.executors._work import grant_step
 from itero.space import CategoricalDistribution, Distribution, FloatDistribution, IntDistribution, apply_override
 from itero.store import TrialWrite, WarmStart, load_state
 from itero.tracking import DatasetVersion
-from itero.trial import FrozenTrial, would_be_best
+from itero.trial import FrozenTrial, TrialState, would_be_best
 
 logger = logging.getLogger("itero")
 
@@ -165,6 +165,22 @@ class RunHost:
         if not dist.contains(value):
             raise SpaceError(f"sampler {ctx.sampler.name!r} proposed {value!r} for {name!r}, outside {dist}")
         return value, joint
+
+    def next_number(self) -> int:
+        """The number the study's next trial gets, as far as this worker has seen."""
+        trials = self.ctx.cache.history.trials
+        return trials[-1].number + 1 if trials else 0
+
+    def early_proposal(self, number: int) -> dict[str, Any]:
+        """The sampler's joint proposal for a new trial numbered ``number``, drawn before the trial exists so
+        that it is stored with it; {} when the sampler has none (too few trials, or it proposes per parameter),
+        or when nothing outlives this process to store it in. The trial itself is not in the history either way:
+        a trial is created after its worker's last look at the study."""
+        ctx = self.ctx
+        if not self.durable:
+            return {}
+        blank = FrozenTrial(id=-1, number=number, state=TrialState.RUNNING)
+        return ctx.sampler.sample_joint(ctx.scheduler.sampler_view(ctx.cache.history), blank) or {}
 
     def _check_kind(self, name: str, dist: Distribution) -> None:
         """One name, one kind: a float, int or categorical parameter of completed trials stays one (its range

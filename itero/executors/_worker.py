@@ -185,13 +185,21 @@ class Worker:
         retiring the paused trial ``replaces``. Raises ``LostRace`` when a peer got there first."""
         ctx = self.ctx
         if donor is None:
+            # The sampler's joint proposal is drawn now, for the number the trial will most likely get, and
+            # stored with the trial: one write fewer than storing it at the first suggest (see Trial._suggest).
+            expected = self.host.next_number()
+            joint = self.host.early_proposal(expected)
             try:
                 trial_id, number = ctx.store.create_trial(
-                    ctx.study_id, run_id=ctx.budget.run_id, worker_id=ctx.worker_id
+                    ctx.study_id,
+                    run_id=ctx.budget.run_id,
+                    worker_id=ctx.worker_id,
+                    proposal=(expected, joint) if joint else None,
                 )
             except RunFull:
                 return None
-            return Trial(self.host, trial_id, number)
+            # A peer took that number first: the proposal was drawn for its trial; this one draws its own.
+            return Trial(self.host, trial_id, number, proposal=joint if number == expected else None)
         if donor.checkpoint_id is None:
             raise LostRace(f"trial {donor.number} has no checkpoint to clone")
         try:

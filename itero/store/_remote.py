@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from itero.exceptions import ArtifactError, ArtifactUnavailableError
 from itero.store._artifacts import ArtifactStore, Entry, FolderArtifacts
+from itero.store._engine import reader
 from itero.store._schema import blobs
 
 DATABASE = "database"
@@ -159,7 +160,7 @@ class DatabaseArtifacts(ArtifactStore):
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._read_engine = engine.execution_options(itero_read=True)
+        self._read_engine = reader(engine)
 
     def _exists(self, digest: str) -> bool:
         with self._read_engine.connect() as conn:

@@ -73,6 +73,7 @@ def retrying(method: F) -> F:
                     )
                 if now >= deadline:
                     raise
+                self.engine.dispose()  # the pool's other connections are as dead: the retry opens new ones
                 time.sleep(min(pause, max(0.0, deadline - now)))
                 pause = min(pause * 2, 5.0)
 

@@ -29,7 +29,7 @@ from itero.exceptions import DuplicatedStudyError, StudyNotFoundError
 from itero.store._artifacts import ArtifactStore, default_root
 from itero.store._budget import BudgetRows
 from itero.store._checkpoints import CheckpointRows
-from itero.store._engine import open_engine
+from itero.store._engine import open_engine, reader
 from itero.store._records import (
     DatasetVersionRecord,
     StudyRecord,
@@ -72,7 +72,7 @@ class Store(TrialRows, CheckpointRows, BudgetRows):
         # An in-memory SQLite database lives in one connection of this process: no peer can share it, and
         # only one thread may use it.
         self.in_memory = self.engine.dialect.name == "sqlite" and self.engine.url.database in (None, "", ":memory:")
-        self._read = self.engine.execution_options(itero_read=True)
+        self._read = reader(self.engine)
         # Where this machine finds checkpoints: given here or by ITERO_ARTIFACTS (a mount of what the studies
         # recorded), else each study's recorded location, else the default (beside a SQLite file).
         self.mount = str(artifacts) if artifacts is not None else os.environ.get("ITERO_ARTIFACTS") or None

@@ -18,6 +18,7 @@ from itero.store._records import ReportRow, TrialRow
 from itero.store._schema import checkpoints, runs, trial_runs, trials, workers
 from itero.store._statements import Statements
 from itero.store._writes import TrialWrite
+from itero.trial import PROPOSAL_KEY
 
 _dumps = json.dumps
 
@@ -50,9 +51,14 @@ class TrialRows:
         checkpoint_id: int | None = None,
         system_attrs: Mapping[str, Any] | None = None,
         replaces: tuple[int, str, int | None] | None = None,
+        proposal: tuple[int, Mapping[str, Any]] | None = None,
     ) -> tuple[int, int]:
         """A new trial ``(id, number)``; raises ``RunFull`` when the run's ``n_trials`` are all started, or the
         study's trial budget (``max_trials``; ``RunFull(None)``).
+
+        ``proposal=(number, joint)``: a sampler's joint proposal drawn for a trial numbered ``number``, stored
+        with the trial (``system_attrs["proposal"]``) when it gets that number — not when a peer took the number
+        first, since the proposal was then drawn for the peer's trial.
 
         A clone (``checkpoint_id`` of a donor) is created only if that checkpoint still exists, and with
         ``replaces=(trial_id, reason, step)`` only if this call is the one that retires that trial, PAUSED at
@@ -76,6 +82,8 @@ class TrialRows:
             number, version = int(row[0]), int(row[1])
             if run_id is not None and not q.take_slot.run(conn, {"rid": run_id}).rowcount:
                 raise RunFull(run_id)  # the transaction rolls back: the number is not used
+            if proposal is not None and proposal[0] == number - 1:
+                system_attrs = {**(system_attrs or {}), PROPOSAL_KEY: dict(proposal[1])}
             trial_id = q.insert_trial.run(
                 conn,
                 {
