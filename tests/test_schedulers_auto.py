@@ -46,6 +46,26 @@ def test_a_handful_of_curves_never_stops_a_trial_by_the_model():
     assert p == pytest.approx(1 / 7) and p > auto.p_stop  # it takes 19 curves to say less than 5%
 
 
+def test_before_enough_trials_complete_a_trial_is_judged_against_the_best_completed_ones_path():
+    history, auto = History({"a": "minimize"}), Auto(max_steps=27)
+    # Two complete trials, and 30 screened ones stopped at step 9: their best value there (0.8) is one no
+    # completed trial had. Ranks hold (step 9 = step 1 - 0.7, a little noise).
+    history.upsert([_trial(i, {1: 2.0 + i / 10, 3: 1.6 + i / 10, 9: 1.3 + i / 10, 27: 1.0 + i / 10}) for i in range(2)])
+    noise = [0.01, -0.01, 0.0]
+    history.upsert(
+        [
+            _trial(2 + i, {1: 1.5 + i / 20, 3: 1.1 + i / 20, 9: 0.8 + i / 20 + noise[i % 3]}, state=TrialState.PRUNED)
+            for i in range(30)
+        ]
+    )
+    like_the_best = _trial(32, {1: 2.0}, state=TrialState.RUNNING)
+    # Predicted 1.3 at step 9, as the best completed trial had there: about even odds, not the odds of beating
+    # the best of 30 screened trials (none, which would stop every new trial and let none complete).
+    assert 0.2 < auto.prob_catches_up(history, like_the_best, 1, 2.0) < 0.8
+    hopeless = _trial(32, {1: 3.5}, state=TrialState.RUNNING)
+    assert auto.prob_catches_up(history, hopeless, 1, 3.5) < auto.p_stop
+
+
 def test_before_any_trial_finishes_the_best_third_of_a_step_goes_on():
     history, auto = History({"a": "minimize"}), Auto(max_steps=9)
     history.upsert([_trial(i, {1: float(i)}, state=TrialState.PRUNED) for i in range(5)])
@@ -64,6 +84,17 @@ def test_on_curves_that_cross_the_slow_starter_goes_on():
     late_bloomer = _trial(6, {1: 7.0}, state=TrialState.RUNNING)  # the worst start of all
     assert auto.prob_catches_up(history, late_bloomer, 1, 7.0) > auto.p_stop  # predicted as the worst start
     assert auto.decide(history, late_bloomer, 1) == Decision.CONTINUE
+
+
+def test_crossing_curves_turn_the_screen_off_before_five_trials_complete():
+    history, auto = History({"a": "minimize"}), Auto(max_steps=27)
+    # Four complete trials, and ten that the screen let reach step 9 before stopping them there: the faster at
+    # step 1, the worse at step 9. Had the screen waited for five complete trials to measure that, it would have
+    # kept stopping the slow starters, and only fast starters would have reached step 27, to be stopped there.
+    history.upsert([_trial(i, {1: 5.0 + i, 3: 4.0, 9: 3.0 - 0.2 * i, 27: 2.0 - 0.2 * i}) for i in range(4)])
+    history.upsert([_trial(4 + i, {1: 1.0 + i, 3: 3.0, 9: 6.0 - 0.3 * i}, state=TrialState.PRUNED) for i in range(10)])
+    slow_starter = _trial(14, {1: 12.0}, state=TrialState.RUNNING)  # the worst step 1 of all
+    assert auto.decide(history, slow_starter, 1) == Decision.CONTINUE
 
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf])

@@ -180,7 +180,11 @@ class RunHost:
         if not self.durable:
             return {}
         blank = FrozenTrial(id=-1, number=number, state=TrialState.RUNNING)
-        return ctx.sampler.sample_joint(ctx.scheduler.sampler_view(ctx.cache.history), blank) or {}
+        try:
+            return ctx.sampler.sample_joint(ctx.scheduler.sampler_view(ctx.cache.history), blank) or {}
+        except Exception:  # the trial's first suggest draws again, and fails the trial with the error if it recurs
+            logger.debug("sampler %s: no early proposal", ctx.sampler.name, exc_info=True)
+            return {}
 
     def _check_kind(self, name: str, dist: Distribution) -> None:
         """One name, one kind: a float, int or categorical parameter of completed trials stays one (its range

@@ -198,7 +198,8 @@ class Worker:
                 )
             except RunFull:
                 return None
-            # A peer took that number first: the proposal was drawn for its trial; this one draws its own.
+            # A peer took that number first: the proposal was drawn for its trial (a sampler's proposal may
+            # depend on the number: its seed, NSGA-II's generation); this one draws its own.
             return Trial(self.host, trial_id, number, proposal=joint if number == expected else None)
         if donor.checkpoint_id is None:
             raise LostRace(f"trial {donor.number} has no checkpoint to clone")

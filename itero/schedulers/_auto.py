@@ -7,11 +7,11 @@ below the furthest step a completed trial reached when the scheduler has no ``ma
 1. stops when its value is not finite (diverged);
 2. stops when, by the study's curves (``itero.curves``: a line from values at ``s`` to final values, with
    conformal prediction intervals from its leave-one-out errors), the probability that it ends better than the best completed trial is below
-   ``p_stop`` (5%) — before five trials have completed, the same against the best value at the latest decision
-   step with enough curves;
+   ``p_stop`` (5%) — before five trials have completed, the same at the latest decision step with enough curves,
+   against the value the best completed trial had there (the best value there while none has completed);
 3. stops when it is outside the best third of the trials that reached ``s`` — only while ranks at ``s`` predict
-   ranks at the end (Spearman's correlation ≥ 0.5 once 5 trials reached both, as ASHA's ``rank_check``), so that
-   on curves that cross the slow starters are not cut.
+   ranks at the end (Spearman's correlation ≥ 0.5 once 5 trials reached both, as ASHA's ``rank_check``; before
+   that, ranks at the latest step 5 trials reached), so that on curves that cross the slow starters are not cut.
 
 Rule 2 becomes stricter as the incumbent improves, and only ever acts with evidence from the study itself; rule 3
 screens cheaply before there is any. With several objectives, rule 2 is skipped and rule 3 ranks by non-dominated
@@ -47,7 +47,7 @@ from itero._ranking import rank_order
 from itero._validation import check_bool, check_choice, check_float
 from itero.curves import Fit, expected_improvements, fit, log_scale
 from itero.schedulers._base import BaseScheduler, Decision, Suggestion
-from itero.schedulers._halving import MIN_CORRELATION, rank_agreement
+from itero.schedulers._halving import MIN_CORRELATION, MIN_PAIRS, rank_agreement
 from itero.schedulers._rungs import crossed_at, highest_rung, loss_vector, report_at, rung_steps, rung_table
 from itero.trial import FrozenTrial, History, TrialState
 
@@ -290,12 +290,31 @@ class _Curves:
         return fit(self.values[:, a], self.values[:, b])
 
     def rank_agreement(self, early: int, late: int) -> float:
-        """Spearman's correlation of the values at ``early`` and ``late`` (as ASHA's rank check computes it)."""
-        a, b = self.raw[:, self.steps.index(early)], self.raw[:, self.steps.index(late)]
-        ok = np.isfinite(a) & np.isfinite(b)
-        return rank_agreement(a[ok].tolist(), b[ok].tolist())
+        """Spearman's correlation of the values at ``early`` and ``late`` (as ASHA's rank check computes it) —
+        or, while fewer than ``MIN_PAIRS`` trials reached both, at ``early`` and the latest step in between that
+        enough trials reached. Without that, a screen that never lets a trial complete (on curves that cross,
+        the trials it keeps are the fast starters, which a later step then stops) would never see the evidence
+        that turns it off."""
+        a = self.raw[:, self.steps.index(early)]
+        for step in reversed([s for s in self.steps if early < s <= late]):
+            b = self.raw[:, self.steps.index(step)]
+            ok = np.isfinite(a) & np.isfinite(b)
+            if ok.sum() >= MIN_PAIRS:
+                return rank_agreement(a[ok].tolist(), b[ok].tolist())
+        return 1.0
 
     def leader(self, step: int, exclude: int) -> float | None:
+        """The value at ``step`` to beat: at the final step the best final value; at an earlier step the value
+        there of the best completed trial — not the best value any trial had there, which only grows more
+        extreme as more trials are screened (the best of hundreds at step 9 is beaten by almost none, so every
+        new trial would be stopped and none would complete). The best value at ``step`` while no trial that got
+        there has completed."""
         col = self.values[:, self.steps.index(step)]
         ok = np.isfinite(col) & (np.asarray(self.ids) != exclude)
-        return float(col[ok].min()) if ok.any() else None
+        if not ok.any():
+            return None
+        final = self.values[:, -1]
+        done = ok & np.isfinite(final)
+        if step != self.steps[-1] and done.any():
+            return float(col[done][int(np.argmin(final[done]))])
+        return float(col[ok].min())

@@ -13,7 +13,9 @@ trial back as WAITING and stops.
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -26,6 +28,7 @@ from itero.executors._worker import HEARTBEAT_SECONDS
 logger = logging.getLogger("itero")
 
 EXECUTORS = ("local", "ray", "dask")
+_NOT_MAIN = object()
 EARLY_SECONDS = 10.0  # a peer that fails sooner than this after its start did not get to work
 
 
@@ -117,12 +120,16 @@ def run_on_cluster(
         jobs.append(job)
         started[id(job)] = time.time()
 
+    ctrl_c = threading.Event()
+    previous = _on_ctrl_c(ctrl_c.set)
     try:
         for _ in range(n_jobs):
             submit()
         restarts = early = 0
         while jobs:
             time.sleep(0.2)
+            if ctrl_c.is_set():
+                raise KeyboardInterrupt
             poll()
             for job in [j for j in jobs if engine.done(j)]:
                 jobs.remove(job)
@@ -154,6 +161,17 @@ def run_on_cluster(
         raise
     finally:
         engine.close()
+        if previous is not _NOT_MAIN:
+            signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
+
+
+def _on_ctrl_c(action: Callable[[], None]) -> Any:
+    """Make Ctrl-C (SIGINT) call ``action`` instead of raising KeyboardInterrupt wherever it lands — inside a Ray
+    or Dask call it may be swallowed — so the watch loop raises it itself; returns the previous handler
+    (``_NOT_MAIN`` outside the main thread, where signals cannot be handled)."""
+    if threading.current_thread() is not threading.main_thread():
+        return _NOT_MAIN
+    return signal.signal(signal.SIGINT, lambda _signum, _frame: action())
 
 
 def _send_file_module(objective: Callable[..., Any], pickler: Any) -> None:
