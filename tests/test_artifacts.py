@@ -34,6 +34,17 @@ def paused_objective(trial: itero.Trial) -> None:
         trial.report(step, {"loss": x + 1.0 / step}, state=state)
 
 
+def later_is_worse(trial: itero.Trial) -> None:
+    """As ``paused_objective``, but each trial worse than every earlier one at every step: ASHA pauses the later
+    ones and resumes the earlier paused ones once enough worse trials arrived, whatever order the workers run in
+    (random values could, now and then, leave no paused trial worth resuming)."""
+    x = trial.suggest_float("x", 0.0, 1.0)
+    state = trial.restore() or {"w": 0.0}
+    for step in trial.steps(max_steps=4):
+        state = {"w": state["w"] + x}
+        trial.report(step, {"loss": trial.number + x / 10 + 1.0 / step}, state=state)
+
+
 def _resumed(study: itero.Study) -> list[int]:
     """Steps the study's runs started from after a pause (their checkpoints were read back)."""
     return [r.start_step for r in study.runs() if r.start_step > 0]
@@ -93,7 +104,7 @@ def test_checkpoints_in_an_s3_bucket_resume_across_processes(tmp_path: Path, s3:
         "s3", storage=url, objectives={"loss": "minimize"}, scheduler=ASHA, sampler="random", artifacts=s3
     )
     assert study.config["artifacts"] == s3
-    study.optimize(paused_objective, n_trials=8, n_jobs=2, show_progress=False)
+    study.optimize(later_is_worse, n_trials=8, n_jobs=2, show_progress=False)
     assert _resumed(study), "no trial was resumed from a checkpoint"
     fs = s3fs.S3FileSystem(skip_instance_cache=True)
     stored = {p.rsplit("/", 1)[-1] for p in fs.find("itero-test/checkpoints")}
