@@ -86,13 +86,9 @@ def _sqlite_engine(url: str, database: str | None) -> Engine:
                 raise StorageError(cannot_open(f"sqlite:///{database}", "the file or its folder is read-only"))
             dbapi = conn.connection.dbapi_connection
             if isinstance(dbapi, LockedConnection):
-                dbapi.lock()
-            try:
+                dbapi.begin_immediate()
+            else:  # in memory: one connection, nothing to queue
                 dbapi.cursor().execute("BEGIN IMMEDIATE")  # the driver's cursor: no SQLAlchemy result
-            except BaseException:
-                if isinstance(dbapi, LockedConnection):
-                    dbapi.unlock()
-                raise
 
     return engine
 
@@ -130,6 +126,15 @@ class LockedConnection(sqlite3.Connection):
                     ) from None
                 time.sleep(pause)
                 pause = min(2 * pause, 800e-6)
+
+    def begin_immediate(self) -> None:
+        """Take the lock file, then SQLite's write lock."""
+        self.lock()
+        try:
+            self.cursor().execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self.unlock()
+            raise
 
     def unlock(self) -> None:
         if self._fd is not None:
@@ -190,7 +195,7 @@ def _revision(conn: Connection) -> str | None:
 
 
 @contextlib.contextmanager
-def _migration_lock(engine: Engine, url: str) -> Iterator[None]:
+def _migration_lock(engine: Engine) -> Iterator[None]:
     if engine.dialect.name == "postgresql":
         with engine.connect() as conn:
             conn.execute(text("SELECT pg_advisory_lock(7242001)"))
@@ -207,7 +212,7 @@ def _migrate(engine: Engine, url: str) -> None:
     try:
         if current_revision(engine) == SCHEMA_REVISION:
             return
-        with _migration_lock(engine, url), engine.begin() as conn:
+        with _migration_lock(engine), engine.begin() as conn:
             revision = _revision(conn)
             if revision == SCHEMA_REVISION:
                 return
