@@ -39,6 +39,20 @@ def test_a_trial_that_cannot_catch_the_leader_stops_and_one_that_can_continues()
     assert auto.decide(history, _trial(24, {1: 4.5, 2: 4.0}, state=TrialState.RUNNING), 2) == Decision.CONTINUE
 
 
+def test_a_trial_as_promising_as_a_new_one_goes_on_however_many_trials_completed():
+    # 24 complete trials whose step-1 values say little about their final ones. A trial with an average step-1
+    # value has about the chance of a new trial to end best: 1 / 25. Against the best trial as the bar it would
+    # be stopped (below 5%), and so would every new trial after it, so that none completes again; against the
+    # 2nd best (k = ceil(5% of 25)) it goes on, with the odds of a new trial.
+    history, auto = History({"a": "minimize"}), Auto(max_steps=9)
+    noise = [0.04, 0.01, 0.09, 0.3, -0.3, 0.14, -0.22, 0.27, -0.09, -0.07, 0.17, -0.14]
+    noise += [-0.27, -0.04, -0.25, -0.01, 0.22, 0.12, 0.07, -0.2, -0.12, -0.17, 0.25, 0.2]
+    history.upsert([_trial(i, {1: 2.0 + i / 10, 3: 1.5 + i / 20, 9: 1.0 + i / 100 + noise[i]}) for i in range(24)])
+    average = _trial(24, {1: 3.1}, state=TrialState.RUNNING)
+    assert auto.prob_catches_up(history, average, 1, 3.1) == pytest.approx(3 / 25)
+    assert auto.decide(history, average, 1) == Decision.CONTINUE
+
+
 def test_a_handful_of_curves_never_stops_a_trial_by_the_model():
     history, auto = History({"a": "minimize"}), Auto(max_steps=9)
     history.upsert([_trial(i, {1: 1.0 + i, 9: 0.5 + 0.5 * i}) for i in range(6)])

@@ -78,6 +78,8 @@ def optimize(
         ("prior_weight", 0),
         ("prior_weight", -1.0),
         ("prior_weight", float("inf")),
+        ("random_fraction", 1.0),
+        ("random_fraction", -0.1),
         ("seed", 1.5),
     ],
 )
@@ -87,6 +89,20 @@ def test_invalid_options_name_the_option_and_the_value(option: str, value: Any) 
     assert repr(value) in str(info.value)
     with pytest.raises(ConfigError, match=option):
         make_sampler({"name": "tpe", option: value})
+
+
+@pytest.mark.parametrize("seed", [5, None])
+def test_a_random_fraction_of_trials_ignores_the_model(seed: int | None) -> None:
+    space = {"x": X, "y": X}
+
+    def far(sampler: TPE) -> float:
+        """The share of the last 150 of 200 proposals far from the optimum at (1, 1)."""
+        _, history = optimize(sampler, space, lambda p: (p["x"] - 1) ** 2 + (p["y"] - 1) ** 2, 200)
+        return float(np.mean([max(abs(t.params["x"] - 1), abs(t.params["y"] - 1)) > 5 for t in history.trials[50:]]))
+
+    plain, half = far(TPE(seed=seed)), far(TPE(seed=seed, random_fraction=0.5))
+    assert plain < 0.15
+    assert 0.25 < half < 0.55 and half > plain + 0.15  # half of them uniform, 3/4 of which are far
 
 
 def test_options_repr_spec_and_pickle() -> None:

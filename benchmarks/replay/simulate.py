@@ -168,8 +168,12 @@ class Replay:
         )  # fmt: skip
 
 
-def itero_objective(replay: Replay, clock: Any, trace: Trace) -> Callable[[Any], None]:
-    """The objective an itero study runs on ``replay``: real suggestions, recorded curves, simulated seconds."""
+def itero_objective(
+    replay: Replay, clock: Any, trace: Trace, oracle: np.ndarray | None = None
+) -> Callable[[Any], None]:
+    """The objective an itero study runs on ``replay``: real suggestions, recorded curves, simulated seconds.
+    ``oracle`` (configs x seeds, bool): a clairvoyant stopping rule for ``floor.py`` — a trial whose row and seed
+    are not marked ends after its first step, as if every decision were right and taken as early as possible."""
     table = replay.table
 
     def objective(trial: Any) -> None:
@@ -187,6 +191,8 @@ def itero_objective(replay: Replay, clock: Any, trace: Trace) -> Callable[[Any],
             metrics = dict(zip(replay.report_names, replay.values(row, seed, step, replay.report_names), strict=True))
             trial.report(step, metrics, state=lambda step=step: _save(clock, trace, table, row, seed, step))
             last = step
+            if oracle is not None and not oracle[row, seed]:
+                break
         if last == table.max_steps:
             replay.complete(trace, clock.now, row, seed)
 
@@ -209,11 +215,13 @@ def run_itero(
     n_workers: int,
     budget: float,
     sources: Mapping[str, tuple[dict[str, str], list[tuple[dict[str, Any], float]]]] | None = None,
+    oracle: np.ndarray | None = None,
 ) -> Trace:
     """Run itero's ``method`` (a key of ``ITERO_METHODS``) on ``table`` with ``n_workers`` simulated workers
     until it has spent ``budget`` full trainings' worth of steps (or has nothing left to run). ``sources``:
     earlier studies to warm-start from, by name: their objectives and their complete trials' (params, value),
-    stored beside the study before it starts (their compute is not counted)."""
+    stored beside the study before it starts (their compute is not counted). ``oracle``: see
+    ``itero_objective``."""
     import itero
     from itero.executors import FakeClock
     from itero.store import Store
@@ -242,7 +250,7 @@ def run_itero(
     replay = Replay(table, seed)
     simulate(
         study,
-        itero_objective(replay, clock, trace),
+        itero_objective(replay, clock, trace, oracle),
         n_workers=n_workers,
         max_steps_total=int(budget * table.max_steps),
     )

@@ -4,7 +4,9 @@
 >>> def objective(trial):
 ...     x = trial.suggest_float("x", -10, 10)
 ...     return (x - 2) ** 2
->>> study = itero.create_study("quadratic", storage="sqlite://", objectives={"loss": "minimize"})
+>>> study = itero.create_study(
+...     "quadratic", storage="sqlite://", objectives={"loss": "minimize"}, sampler={"name": "tpe", "seed": 0}
+... )
 >>> study.optimize(objective, n_trials=20, show_progress=False)
 >>> round(study.best_trial.params["x"])
 2

@@ -49,6 +49,9 @@ class TPE(PerHistoryCache, BaseSampler):
     - ``constant_liar``: trials still running count in the above group, so parallel workers spread out.
     - ``prior_weight`` (> 0): weight of the prior component (a wide Gaussian, or uniform categories).
     - ``consider_endpoints``: let the range's ends widen the kernels next to them (Optuna's option).
+    - ``random_fraction`` (in [0, 1)): the share of trials proposed uniformly at random after the start-up
+      trials too (drawn per trial from the seed and its number), as BOHB does, so that a model that settled on
+      one region still sees the rest of the space.
 
     Hook: a subclass that overrides ``model_losses(losses, trial)`` models, for each trial it proposes, the
     single objective that method returns for the complete trials (ParEGO's scalarisations) instead of the
@@ -75,6 +78,7 @@ class TPE(PerHistoryCache, BaseSampler):
         constant_liar: bool = True,
         prior_weight: float = 1.0,
         consider_endpoints: bool = False,
+        random_fraction: float = 0.0,
     ) -> None:
         super().__init__(seed)
         check_int("tpe", "n_startup_trials", n_startup_trials, 0)
@@ -94,6 +98,7 @@ class TPE(PerHistoryCache, BaseSampler):
                 expected="null (Optuna's min(ceil(0.1 n), 25)), a fraction in (0, 1] or a callable n -> int",
             )
         check_float("tpe", "prior_weight", prior_weight, 0, low_open=True)
+        check_float("tpe", "random_fraction", random_fraction, 0.0, 1.0, high_open=True)
         self.n_startup_trials = n_startup_trials
         self.n_ei_candidates = n_ei_candidates
         self.multivariate = multivariate
@@ -101,6 +106,8 @@ class TPE(PerHistoryCache, BaseSampler):
         self.constant_liar = constant_liar
         self.prior_weight = float(prior_weight)
         self.consider_endpoints = consider_endpoints
+        self.random_fraction = float(random_fraction)
+        self._salt = int(np.random.default_rng().integers(2**32))  # without a seed: still one draw per trial
         self._init_caches()
 
     def _init_caches(self) -> None:
@@ -193,6 +200,14 @@ class TPE(PerHistoryCache, BaseSampler):
         state.splits[key] = result
         return result
 
+    def _explores(self, trial: FrozenTrial) -> bool:
+        """Whether ``trial`` is one of the ``random_fraction`` proposed uniformly (the same answer for every
+        parameter of the trial)."""
+        if self.random_fraction <= 0.0:
+            return False
+        key = self.seed if self.seed is not None else self._salt
+        return float(np.random.default_rng([key, trial.number, 0x5EED]).random()) < self.random_fraction
+
     def _uniform(self, rng: np.random.Generator, dist: Distribution) -> Any:
         return dist.from_unit(float(rng.random()))
 
@@ -202,7 +217,7 @@ class TPE(PerHistoryCache, BaseSampler):
             return dist.from_unit(0.5)
         with self._lock:
             state = self._state(history, trial)
-            if state.n_finished < self.n_startup_trials:
+            if state.n_finished < self.n_startup_trials or self._explores(trial):
                 return self._uniform(rng, dist)
             col = state.column(name, dist)
             below, above = self._split(state, [col], trial.number)
@@ -284,7 +299,7 @@ class TPE(PerHistoryCache, BaseSampler):
             return {}
         with self._lock:
             state = self._state(history, trial)
-            if state.n_finished < self.n_startup_trials:
+            if state.n_finished < self.n_startup_trials or self._explores(trial):
                 return {}
             space = state.intersection()
             if not space:
