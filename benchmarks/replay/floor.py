@@ -32,13 +32,13 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.replay import simulate  # noqa: E402
-from benchmarks.replay.report import OPTUNA, load, median_ci  # noqa: E402
+from benchmarks.replay.report import load, median_ci, seconds_ratios  # noqa: E402
 from benchmarks.replay.run import OUT, TABLES, table_of  # noqa: E402
 from benchmarks.replay.score import score, targets  # noqa: E402
 from itero.tasks._tables import Table  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "replay"
-METHOD = "oracle-random"
+METHOD = "itero-oracle-random"
 simulate.ITERO_METHODS[METHOD] = ({"name": "random"}, {"name": "fifo"})
 
 
@@ -50,11 +50,11 @@ def reaching(table: Table) -> np.ndarray:
     return np.nan_to_num(final, nan=np.inf) <= targets(table)["p90"] + 1e-12
 
 
-def _one(job: tuple[str, int, int, float]) -> tuple[str, float]:
+def _one(job: tuple[str, int, int, float]) -> dict[str, Any]:
     task, seed, workers, budget = job
     table = table_of(task)
     trace = simulate.run_itero(table, METHOD, seed=seed, n_workers=workers, budget=budget, oracle=reaching(table))
-    return task, float(score(trace, table, budget)["to_target"]["p90"]["seconds"])
+    return {"task": task, "method": METHOD, "seed": seed, "workers": workers, **score(trace, table, budget)}
 
 
 def main() -> None:
@@ -69,28 +69,21 @@ def main() -> None:
     jobs = [(t, s, args.workers, args.budget) for t in tasks for s in range(args.seeds)]
     with multiprocessing.get_context("fork").Pool(args.jobs) as pool:
         results = pool.map(_one, jobs, chunksize=1)
-    committed = [r for r in load(OUT) if r["workers"] == args.workers]
+    peers = [r for r in load(OUT) if not r["method"].startswith("itero-")]
+    by_task = seconds_ratios(peers + results, args.workers)[METHOD]["tasks"]  # the best Optuna method's median
     rows: dict[str, dict[str, Any]] = {}
     for task in tasks:
+        best, optuna = by_task[task]["optuna"]
         table = table_of(task)
-        optuna = {
-            m: float(
-                np.median(
-                    [r["to_target"]["p90"]["seconds"] for r in committed if (r["task"], r["method"]) == (task, m)]
-                )
-            )
-            for m in OPTUNA
-        }
-        best = min(optuna, key=lambda m: optuna[m])
         good = np.nansum(table.step_seconds, axis=2)[reaching(table)]
         first = args.workers * float(np.median(good))
-        oracle = median_ci([s for t, s in results if t == task])
+        oracle = median_ci([r["to_target"]["p90"]["seconds"] for r in results if r["task"] == task])
         rows[task] = {
-            "best_optuna": [best, optuna[best]],
+            "best_optuna": [best, optuna],
             "oracle_random": oracle,
-            "oracle_ratio": oracle[0] / optuna[best],
+            "oracle_ratio": oracle[0] / optuna,
             "first_right": first,
-            "first_right_ratio": first / optuna[best],
+            "first_right_ratio": first / optuna,
         }
     out = {
         "command": "python benchmarks/replay/floor.py " + " ".join(sys.argv[1:]),

@@ -319,11 +319,10 @@ class _Curves:
         ok = np.isfinite(col) & (np.asarray(self.ids) != exclude)
         if not ok.any():
             return None
-        final = self.values[:, -1]
-        done = ok & np.isfinite(final)
-        if step != self.steps[-1] and done.any():
-            return float(col[done][int(np.argmin(final[done]))])
-        if step == self.steps[-1] and share > 0.0:
-            k = max(1, math.ceil(share * (int(ok.sum()) + 1)))
-            return float(np.sort(col[ok])[min(k, int(ok.sum())) - 1])
-        return float(col[ok].min())
+        if step != self.steps[-1]:
+            final = self.values[:, -1]
+            done = ok & np.isfinite(final)
+            return float(col[done][int(np.argmin(final[done]))]) if done.any() else float(col[ok].min())
+        n = int(ok.sum())
+        k = min(n, max(1, math.ceil(share * (n + 1))))
+        return float(np.partition(col[ok], k - 1)[k - 1])
