@@ -22,6 +22,18 @@ class StudyNotFoundError(IteroError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class TrialNotFoundError(IteroError, KeyError):
+    """The study has no trial of that number."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class TrialActionError(IteroError, ValueError):
+    """A hand action (stop, pause, resume a trial; remove a tag) does not apply to the trial as it is; the message
+    names the trial, its state and what is allowed."""
+
+
 class DuplicatedStudyError(IteroError, ValueError):
     """A study of that name already exists and ``load_if_exists`` was false."""
 

@@ -58,3 +58,28 @@ def study_name(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(autouse=True)
 def _artifacts_in_tmp(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ITERO_ARTIFACTS", str(tmp_path) + "/artifacts")
+
+
+BROWSER_ENV = "ITERO_REQUIRE_BROWSER"
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's Chromium for Playwright (never a browser download). Without it (or without the playwright
+    package) browser tests skip with a reason, unless ``ITERO_REQUIRE_BROWSER=1`` (set by ``.ci/run``), where that
+    is an error."""
+    import importlib.util
+    import shutil
+
+    path = "/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else shutil.which("chromium")
+    missing = None
+    if importlib.util.find_spec("playwright") is None:
+        missing = "the playwright package (dev extras)"
+    elif path is None:
+        missing = "Chromium at /usr/bin/chromium (apt-get install chromium)"
+    if missing is not None:
+        if os.environ.get(BROWSER_ENV) == "1":
+            pytest.fail(f"{BROWSER_ENV}=1 but the browser tests cannot run: they need {missing}")
+        pytest.skip(f"needs {missing}")
+    assert path is not None
+    return path

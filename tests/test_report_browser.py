@@ -1,25 +1,15 @@
 """The written report in a real browser (headless Chromium through Playwright): no console errors, no network
-request, and every figure rendered. Skips when Chromium or the ``playwright`` package is missing."""
+request, and every figure rendered. Skips when Chromium or the ``playwright`` package is missing, except in CI
+(the ``chromium`` fixture)."""
 
 from __future__ import annotations
 
-import importlib.util
-import shutil
 from pathlib import Path
 
 import pytest
 
 import itero
 import itero.report
-
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists() and shutil.which("chromium"):
-    CHROMIUM = Path(str(shutil.which("chromium")))
-
-pytestmark = [
-    pytest.mark.skipif(importlib.util.find_spec("playwright") is None, reason="needs the playwright package (dev)"),
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"needs Chromium at {CHROMIUM} (apt-get install chromium)"),
-]
 
 
 def two_objectives(trial: itero.Trial) -> None:
@@ -57,12 +47,12 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     return [itero.report.write_report(s, folder / f"{s.name}.html") for s in (two, pbt)]
 
 
-def test_every_figure_renders_offline_without_console_errors(reports: list[Path], tmp_path: Path):
+def test_every_figure_renders_offline_without_console_errors(reports: list[Path], tmp_path: Path, chromium: str):
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
         try:
             for path in reports:
                 page = browser.new_page(viewport={"width": 1280, "height": 900})

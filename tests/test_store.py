@@ -122,7 +122,7 @@ def test_checkpoints_round_trip_and_are_verified(store, study_name, tmp_path):
     trial_id, _ = store.create_trial(rec.id)
     state = {"w": torch.arange(6.0).reshape(2, 3), "step": 4}
     data = dump_state(state)
-    ck = store.write_trial(rec.id, TrialWrite(trial_id, step=4, checkpoint=CheckpointData(4, data)))
+    ck = store.write_trial(rec.id, TrialWrite(trial_id, step=4, checkpoint=CheckpointData(4, data))).checkpoint_id
     assert ck is not None
     (digest,), size = store.checkpoint_digests(rec.id), len(data)
     tid, step, data = store.load_checkpoint(ck)

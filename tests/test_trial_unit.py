@@ -12,7 +12,7 @@ from itero.exceptions import SpaceError, TrialPruned
 from itero.executors import ClockMeter, CostMeter, Trial
 from itero.executors._host import Restored
 from itero.space import Distribution
-from itero.store import TrialWrite, WarmStart, load_state
+from itero.store import HandRequest, TrialWrite, WarmStart, Written, load_state
 from itero.tracking import DatasetVersion
 from itero.trial import FrozenTrial, TrialState
 
@@ -43,6 +43,7 @@ class FakeHost:
         self.checkpoint_at = checkpoint_at
         self.restored = restored
         self.writes: list[TrialWrite] = []
+        self.requests: dict[int, HandRequest] = {}  # read back with the n-th write (1: the first), as the store does
         self.proposed: list[str] = []
         self.datasets: list[DatasetVersion] = []
 
@@ -73,9 +74,10 @@ class FakeHost:
         self.steps_left -= 1
         return True
 
-    def write(self, write: TrialWrite) -> int | None:
+    def write(self, write: TrialWrite) -> Written:
         self.writes.append(write)
-        return 100 + len(self.writes) if write.checkpoint is not None or write.warm_start is not None else None
+        ckpt = 100 + len(self.writes) if write.checkpoint is not None or write.warm_start is not None else None
+        return Written(ckpt, self.requests.get(len(self.writes)) if write.state is None else None)
 
     def restore(self, trial: FrozenTrial, fresh: bool, max_steps: int | None) -> Restored | None:
         return self.restored if fresh or trial.checkpoint_id is not None else None
@@ -205,3 +207,56 @@ def test_a_shared_weights_start_begins_at_the_donors_step():
     assert trial.start_step == 3 and trial.parent_id == 2 and trial.restored_from == 55
     assert list(trial.steps(max_steps=5)) == [4, 5]
     assert host.writes[0].warm_start == warm and all(w.warm_start is None for w in host.writes[1:])
+
+
+# ------------------------------------------------------------------ the expert in the loop
+def test_a_hand_stop_read_back_with_a_report_ends_the_run_there():
+    host = FakeHost({"lr": 0.5})
+    host.requests = {3: HandRequest("stop", "ana")}  # writes: the parameters, report 1, report 2
+    trial, state = _run(host, max_steps=10)
+    assert state == TrialState.PRUNED and trial.snapshot().step == 2
+    assert host.writes[-1].error == "stopped by hand by ana" and host.writes[-1].state == "PRUNED"
+    host = FakeHost({"lr": 0.5})
+    host.requests = {1: HandRequest("stop", "ana")}  # read back before the first step (a retried trial, say)
+    trial, state = _run(host, max_steps=10)
+    assert state == TrialState.PRUNED and trial.snapshot().step == 0
+
+
+def test_a_hand_pause_saves_the_state_there_and_without_a_state_stops_and_says_so():
+    host = FakeHost({"lr": 0.5})
+    host.requests = {3: HandRequest("pause", "ana")}
+    trial, state = _run(host, max_steps=10, state=lambda: {"w": 1})
+    assert state == TrialState.PAUSED and host.writes[-1].error is None and trial.snapshot().step == 2
+    (ck,) = [w.checkpoint for w in host.writes if w.checkpoint is not None]
+    assert ck.step == 2 and load_state(ck.data) == {"w": 1}
+    host = FakeHost({"lr": 0.5})
+    host.requests = {3: HandRequest("pause", "ana")}
+    trial, state = _run(host, max_steps=10)
+    assert state == TrialState.PRUNED
+    assert host.writes[-1].error == (
+        "paused by hand by ana, but its objective saves no state (trial.report(..., state=...)): stopped instead"
+    )
+
+
+def test_a_hand_request_at_the_last_step_lets_the_trial_complete():
+    host = FakeHost({"lr": 0.5})
+    host.requests = {5: HandRequest("stop", "ana")}  # the write of report 4 of 4
+    assert _run(host, max_steps=4)[1] == TrialState.COMPLETE
+
+
+def test_enqueued_values_are_used_as_the_objective_suggests_them(caplog):
+    host = FakeHost({"other": 0.5})
+    trial = Trial(host, 7, 3, fixed={"lr": 1, "width": 64.0, "opt": "adam", "typo": 1})
+    assert trial.suggest_float("lr", 1e-4, 1.0, log=True) == 1.0 and isinstance(trial.params["lr"], float)
+    assert trial.suggest_int("width", 16, 512) == 64 and isinstance(trial.params["width"], int)
+    assert trial.suggest_categorical("opt", ["sgd", "adam"]) == "adam"
+    assert trial.suggest_float("other", 0.0, 1.0) == 0.5
+    assert host.proposed == ["other"]  # the sampler proposes only what the enqueued values leave out
+    with caplog.at_level("WARNING", logger="itero"):
+        trial.finish(1.0)
+    assert "never suggested the enqueued parameter(s) 'typo'" in caplog.text
+    trial = Trial(host, 8, 4, fixed={"lr": 10, "width": 64.5})
+    with pytest.raises(SpaceError, match=r"enqueued parameter 'lr'=10 is outside the objective's range float\[0.0001"):
+        trial.suggest_float("lr", 1e-4, 1.0, log=True)
+    with pytest.raises(SpaceError, match=r"'width'=64.5 is outside the objective's range int\[16, 512\]"):
+        trial.suggest_int("width", 16, 512)

@@ -45,6 +45,8 @@ def test_an_earlier_database_opens_migrates_and_resumes(folder: str, tmp_path: P
             assert t.checkpoint_id is not None
             _trial_id, step, data = study.store.load_checkpoint(t.checkpoint_id)
             assert step == t.step and load_state(data) == {"done": t.step}
+    study.add_trial_tag(2, "upgraded")  # hand actions (schema 0005) work on rows an earlier release wrote
+    assert study.trials[2].tags == ["upgraded"] and [a.kind for a in study.actions()] == ["tag"]
     study.optimize(_objective, n_trials=6, show_progress=False)
     after = study.trials
     assert len(after) == 14 and not [t for t in after if t.state == TrialState.FAILED]

@@ -14,7 +14,14 @@ import typer
 from rich.console import Console
 
 from itero.cli import _render as render
-from itero.exceptions import ConfigError, IteroError, StorageError, StudyNotFoundError
+from itero.exceptions import (
+    ConfigError,
+    IteroError,
+    StorageError,
+    StudyNotFoundError,
+    TrialActionError,
+    TrialNotFoundError,
+)
 
 if TYPE_CHECKING:
     from itero.study import Study
@@ -59,10 +66,11 @@ def fail(message: str, code: int = USAGE_ERROR) -> NoReturn:
 
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """Bad input (config, storage, unknown study) becomes one ``error:`` line and exit code 2."""
+    """Bad input (config, storage, unknown study or trial, an action the trial's state does not allow) becomes one
+    ``error:`` line and exit code 2."""
     try:
         yield
-    except (ConfigError, StorageError, StudyNotFoundError) as exc:
+    except (ConfigError, StorageError, StudyNotFoundError, TrialNotFoundError, TrialActionError) as exc:
         fail(str(exc))
     except IteroError as exc:
         fail(str(exc), FAILED)

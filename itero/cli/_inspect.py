@@ -81,14 +81,18 @@ def show(
         str,
         typer.Option("--sort", help="Order of the trials: number, best (by the first objective), steps or cost."),
     ] = "number",
+    actions: Annotated[
+        int, typer.Option("--actions", "-a", min=0, help="Show the last N actions people took (0: all).")
+    ] = 10,
 ) -> None:
-    """Show a study: objectives, sampler and scheduler, totals, and its trials (or one trial in full)."""
+    """Show a study: objectives, sampler and scheduler, totals, the latest actions people took (enqueue, stop,
+    note, ...), and its trials (or one trial in full)."""
     states = _check_states(state)
     if sort not in SORTS:
         fail(f"--sort: got {sort!r}; expected one of {', '.join(SORTS)}")
     study = load(study_name, storage)
     if trial is not None:
-        _show_trial(study, trial)
+        _show_trial(study, trial, actions)
         return
     with user_errors():
         config = study.config
@@ -98,6 +102,7 @@ def show(
         budget = study.budget
         data = render.datasets_lines(study.data_versions(), study.data_warnings())
         envs = study.environments()
+        done = study.actions(limit=actions or None)
     lines = [
         f"study      {study.name}   (storage {storage})",
         f"objectives {render.fmt_objectives(study.directions)}",
@@ -113,6 +118,9 @@ def show(
         lines.append(f"budget     {budget.describe()} (the study's, shared by every worker)")
     lines += [f"{'data' if i == 0 else '':<10} {line}" for i, line in enumerate(data)]
     lines += [f"{'env' if i == 0 else '':<10} {render.environment_line(e)}" for i, e in enumerate(envs)]
+    lines += [f"{'actions' if i == 0 else '':<10} {line}" for i, line in enumerate(render.actions_lines(done))]
+    if actions and len(done) == actions:
+        lines.append(f"{'':<10} (the latest {actions}; --actions 0 shows all)")
     console = out()
     console.print(Text("\n".join(lines)))
     numbers = {t.id: t.number for t in trials}
@@ -155,7 +163,7 @@ def _ordered(trials: list[FrozenTrial], sort: str, directions: dict[str, str]) -
     return trials
 
 
-def _show_trial(study: Study, number: int) -> None:
+def _show_trial(study: Study, number: int, actions: int = 10) -> None:
     with user_errors():
         trials = study.trials
     found = [t for t in trials if t.number == number]
@@ -170,6 +178,10 @@ def _show_trial(study: Study, number: int) -> None:
         console.print(Text(f"error: {t.error}", style="red"))
     if t.traceback:
         console.print(Text(t.traceback.rstrip()))
+    with user_errors():
+        done = study.actions(limit=actions or None, trial=number)
+    if done:
+        console.print(Text("actions\n" + "\n".join(f"  {line}" for line in render.actions_lines(done))))
 
 
 def best(

@@ -86,6 +86,22 @@ def state_text(state: Any) -> Text:
     return Text(name, style=_STATE_STYLE.get(name, ""))
 
 
+def trial_state_text(t: FrozenTrial) -> Text:
+    """The trial's state, with what people asked of it: ``WAITING (enqueued)``, ``RUNNING (stop asked)``."""
+    text = state_text(t.state)
+    if t.requested is not None:
+        text.append(f" ({t.requested} asked)")
+    elif t.enqueued is not None and t.datetime_start is None and str(t.state) == "WAITING":
+        text.append(" (enqueued)")
+    return text
+
+
+def marks(t: FrozenTrial) -> str:
+    """``[baseline, lr-sweep] diverged after…``: a trial's tags and the start of its note."""
+    tags = f"[{', '.join(t.tags)}]" if t.tags else ""
+    return " ".join(x for x in (tags, shorten(t.note, 40)) if x)
+
+
 def state_counts_text(counts: Mapping[str, int]) -> str:
     """``COMPLETE 5 · FAILED 1`` in the order of a trial's life."""
     order = [s for s in _STATE_STYLE if counts.get(s)]
@@ -152,6 +168,7 @@ def trials_table(
     numbers = numbers if numbers is not None else {t.id: t.number for t in trials}
     with_parent = any(t.parent_id is not None for t in trials)
     with_error = any(t.error for t in trials)
+    with_marks = any(t.tags or t.note for t in trials)
     table = _table(title)
     table.add_column("#", justify="right", style="bold")
     table.add_column("state")
@@ -166,11 +183,13 @@ def trials_table(
         table.add_column("cloned from", justify="right")
     if with_error:
         table.add_column("error", style="red", ratio=1, overflow="fold")
+    if with_marks:
+        table.add_column("tags / note", overflow="fold")
     for t in trials:
         row = [
             str(t.number),
-            state_text(t.state),
-            fmt_params(t.params),
+            trial_state_text(t),
+            fmt_params(t.params or t.enqueued or {}),
             *(fmt(t.metrics[m]) if m in t.metrics else "-" for m in directions),
             str(t.cost.steps),
             f"{t.cost.wall_seconds:.2f}",
@@ -181,6 +200,8 @@ def trials_table(
             row.append(_lineage(t, numbers))
         if with_error:
             row.append(shorten(t.error))
+        if with_marks:
+            row.append(marks(t))
         table.add_row(*_cells(*row))
     return table
 
@@ -203,7 +224,20 @@ def best_table(trial: FrozenTrial, directions: Mapping[str, str], title: str) ->
     table.add_row("energy / CO2", f"{fmt_energy(trial.cost.energy_j)} / {fmt_co2(trial.cost.co2_g)}")
     for name, digest in trial.datasets.items():
         table.add_row(*_cells(f"data {name}", digest[:12]))
+    if trial.enqueued is not None:
+        table.add_row(*_cells("enqueued", fmt_params(trial.enqueued) if trial.enqueued else "(no parameter given)"))
+    if trial.requested is not None:
+        table.add_row(*_cells("asked", f"{trial.requested} (not carried out yet)"))
+    if trial.tags:
+        table.add_row(*_cells("tags", ", ".join(trial.tags)))
+    if trial.note:
+        table.add_row(*_cells("note", trial.note))
     return table
+
+
+def actions_lines(records: Sequence[Any]) -> list[str]:
+    """``2024-05-01 12:00:03  ana  stop trial 7 (RUNNING): stops at its next report`` per action."""
+    return [f"{fmt_time(a.created_at)}  {a.who}  {a.describe()}" for a in records]
 
 
 def _lineage(t: FrozenTrial, numbers: Mapping[int, int]) -> str:

@@ -10,7 +10,7 @@ from itero.executors._outcome import ENERGY_METRIC
 from itero.executors._simulation import Simulation
 from itero.executors._stepper import Stepper
 from itero.executors._trial import Trial
-from itero.executors._work import next_work
+from itero.executors._work import is_queued, next_work
 from itero.executors._worker import Worker
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "TrialHost",
     "Worker",
     "device_slots",
+    "is_queued",
     "next_work",
     "run_processes",
     "sigterm_as_interrupt",

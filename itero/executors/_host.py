@@ -20,7 +20,7 @@ from itero.executors._cost import CostMeter
 from itero.executors._warm import donors
 from itero.executors._work import grant_step
 from itero.space import CategoricalDistribution, Distribution, FloatDistribution, IntDistribution, apply_override
-from itero.store import TrialWrite, WarmStart, load_state
+from itero.store import TrialWrite, WarmStart, Written, load_state
 from itero.tracking import DatasetVersion
 from itero.trial import FrozenTrial, TrialState, would_be_best
 
@@ -79,7 +79,7 @@ class TrialHost(Protocol):
 
     def grant_step(self, unflushed_j: float) -> bool: ...
 
-    def write(self, write: TrialWrite) -> int | None: ...
+    def write(self, write: TrialWrite) -> Written: ...  # the checkpoint id stored, a person's pending request
 
     def restore(self, trial: FrozenTrial, fresh: bool, max_steps: int | None) -> Restored | None: ...
 
@@ -223,7 +223,7 @@ class RunHost:
             raise KeyboardInterrupt("the optimize run was stopped")  # the trial goes back to WAITING
         return grant_step(self.ctx, unflushed_j)
 
-    def write(self, write: TrialWrite) -> int | None:
+    def write(self, write: TrialWrite) -> Written:
         return self.ctx.store.write_trial(self.ctx.study_id, write)
 
     def restore(self, trial: FrozenTrial, fresh: bool, max_steps: int | None) -> Restored | None:

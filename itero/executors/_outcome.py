@@ -26,9 +26,10 @@ def end_state(
     step: int,
     max_steps: int | None,
     has_checkpoint: bool,
+    reason: str | None = None,
 ) -> tuple[TrialState, str | None] | None:
-    """The state of a run that did not complete normally, with its error; None when the objective's result
-    decides (``final_metrics``)."""
+    """The state of a run that did not complete normally, with its error (``reason``: why it was stopped, when a
+    person stopped it); None when the objective's result decides (``final_metrics``)."""
     if exc is not None:
         if isinstance(exc, TrialPruned):
             return TrialState.PRUNED, str(exc) or None
@@ -36,7 +37,7 @@ def end_state(
     if decision == "PAUSE":
         return TrialState.PAUSED, None
     if decision == "STOP":
-        return TrialState.PRUNED, None
+        return TrialState.PRUNED, reason
     if budget_stop and step < (max_steps or 0):
         return (
             TrialState.PAUSED if has_checkpoint else TrialState.PRUNED,

@@ -42,8 +42,9 @@ from itero.space import (
     FloatDistribution,
     IntDistribution,
     check_compatible,
+    describe_distribution,
 )
-from itero.store import CheckpointData, dump_state
+from itero.store import CheckpointData, HandRequest, dump_state
 from itero.tracking import DatasetVersion, session_datasets, version_of
 from itero.trial import FrozenTrial, TrialCost, TrialState
 
@@ -70,6 +71,7 @@ class Trial:
         energy_j: float = 0.0,
         reports: Mapping[int, dict[str, float]] | None = None,
         proposal: Mapping[str, Any] | None = None,
+        fixed: Mapping[str, Any] | None = None,
     ) -> None:
         self._host = host
         self.id = trial_id
@@ -77,6 +79,7 @@ class Trial:
         self._params: dict[str, Any] = dict(params or {})
         self._distributions: dict[str, Distribution] = dict(distributions or {})
         self._tuned: set[str] = set()  # parameters recorded by the objective (record_param), not suggested
+        self._fixed: dict[str, Any] = dict(fixed or {})  # values a person enqueued: used when suggested
         self._start_step = start_step
         self._step = start_step
         self._checkpoint_id = checkpoint_id
@@ -94,6 +97,8 @@ class Trial:
         self._buffer = WriteBuffer(host.flush_seconds)
         self._cost = host.cost_meter(start_step, energy_j)
         self._decision = "CONTINUE"
+        self._request: HandRequest | None = None  # a person's stop or pause, read back with the last write
+        self._reason: str | None = None  # why a hand stop ended the trial
         self._budget_stop = False
         self._restored = False
         self._finished = False
@@ -138,14 +143,16 @@ class Trial:
             check_compatible(name, self._distributions[name], dist)
             return self._params[name]
         fresh = name not in self._params
-        if fresh:
+        if fresh and name in self._fixed:
+            value = _given(name, self._fixed[name], dist)
+        elif fresh:
             value, self._joint = self._host.propose(self.snapshot(), name, dist, self._joint)
         else:  # fixed by the caller (a clone's params, ask(fixed=...), a retried trial's own)
             value = self._params[name]
         self._params[name] = value
         self._distributions[name] = dist
         self._buffer.changed("params")
-        if self._host.durable and fresh and not self._host.is_fixed(name):
+        if self._host.durable and fresh and name not in self._fixed and not self._host.is_fixed(name):
             # A worker that dies before the first report (building a model too large, say) must leave the
             # trial's configuration behind, so that the retry runs the same one. The first proposal is stored
             # with the sampler's joint proposal for the trial; a later one it covers needs no write of its own.
@@ -270,6 +277,8 @@ class Trial:
             self._write()
         step = self._start_step
         while step < cap:
+            if self._request is not None and self._request.action == "stop":  # seen before any report of this run
+                self._obey(step, None, None)
             if self._decision != "CONTINUE":
                 return
             unflushed = self._cost.unflushed_joules() if self._host.limits_energy else 0.0
@@ -311,6 +320,28 @@ class Trial:
         decision_point = checkpoint is not None or decision != "CONTINUE"
         if self._buffer.due(self._host.clock.monotonic(), decision_point):
             self._write(checkpoint=checkpoint)
+        if self._request is not None and not (last and decision == "CONTINUE"):  # the last step just completes
+            self._obey(step, state, checkpoint)
+
+    def _obey(self, step: int, state: Any, checkpoint: CheckpointData | None) -> None:
+        """Carry out a person's stop or pause (``study.stop_trial``, ``pause_trial``) at this report: a pause
+        saves ``state`` here and pauses; without a state to save it stops instead, and says so."""
+        request, self._request = self._request, None
+        assert request is not None
+        if request.action == "pause" and self._decision != "CONTINUE":
+            return  # the scheduler stops or pauses it here anyway
+        if request.action == "pause" and state is not None:
+            if checkpoint is None:
+                self._write(checkpoint=CheckpointData(step, dump_state(state() if callable(state) else state)))
+                self._request = None  # read back by that write: carried out now
+            self._decision = "PAUSE"
+            logger.info("Trial %d: %s at step %d", self.number, request.reason, step)
+            return
+        self._decision = "STOP"
+        self._reason = request.reason
+        if request.action == "pause":
+            self._reason += ", but its objective saves no state (trial.report(..., state=...)): stopped instead"
+        logger.info("Trial %d: %s at step %d", self.number, self._reason, step)
 
     def _write(
         self,
@@ -344,10 +375,12 @@ class Trial:
             checkpoint=checkpoint,
             proposal=proposal,
         )
-        checkpoint_id = self._host.write(write)
-        if checkpoint_id is not None:
-            self._checkpoint_id = checkpoint_id
+        written = self._host.write(write)
+        if written.checkpoint_id is not None:
+            self._checkpoint_id = written.checkpoint_id
             self.wrote_checkpoint = True
+        if written.request is not None and not self._finished:
+            self._request = written.request
 
     # ------------------------------------------------------------------ views and the end
     def snapshot(self) -> FrozenTrial:
@@ -389,12 +422,20 @@ class Trial:
             step=self._step,
             max_steps=self.max_steps,
             has_checkpoint=self._checkpoint_id is not None,
+            reason=self._reason,
         )
         if ended is not None:
             state, error = ended
         else:
             names = list(self._host.directions)
             state, metrics, error = final_metrics(result, self._metrics, names, self.energy_kwh)
+        unused = [n for n in self._fixed if n not in self._params]
+        if unused and state != TrialState.FAILED:
+            logger.warning(
+                "Trial %d: the objective never suggested the enqueued parameter(s) %s (misspelt?)",
+                self.number,
+                ", ".join(map(repr, unused)),
+            )
         tb = None
         if state == TrialState.FAILED:
             logger.warning("Trial %d failed: %s", self.number, error)
@@ -403,3 +444,18 @@ class Trial:
                 logger.info("Trial %d traceback:\n%s", self.number, tb.rstrip())
         self._write(state=state.value, metrics=metrics, error=error, traceback=tb, outcome=state.value)
         return state
+
+
+def _given(name: str, value: Any, dist: Distribution) -> Any:
+    """An enqueued ``value`` of parameter ``name`` as ``dist`` holds it (1 for a float is 1.0, 8.0 for an int is
+    8); a SpaceError naming the parameter, the value and the range when it is outside."""
+    held = value
+    if isinstance(dist, FloatDistribution) and isinstance(value, int) and not isinstance(value, bool):
+        held = float(value)
+    elif isinstance(dist, IntDistribution) and isinstance(value, float) and value.is_integer():
+        held = int(value)
+    if not dist.contains(held):
+        raise SpaceError(
+            f"enqueued parameter {name!r}={value!r} is outside the objective's range {describe_distribution(dist)}"
+        )
+    return held

@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 from itero.executors._context import RunContext
 from itero.schedulers import Suggestion
-from itero.trial import History, TrialState
+from itero.trial import FrozenTrial, History, TrialState
 
 BUDGET_READ_SECONDS = 1.0  # how often a running trial re-reads the study's budget
 
@@ -80,15 +80,30 @@ class Work(NamedTuple):
     warn: bool = False
 
 
+def is_queued(trial: FrozenTrial) -> bool:
+    """Whether ``trial`` waits for its first run: enqueued by a person (``study.enqueue``). Unlike a trial given
+    back by a dead worker, it counts as a new trial of the optimize run that claims it."""
+    return trial.state == TrialState.WAITING and trial.datetime_start is None
+
+
 def next_work(ctx: RunContext, history: History) -> Work:
-    """A trial given back by a dead worker to resume first (``resume`` of a WAITING trial), else the
-    scheduler's suggestion — or no suggestion, with the reason, when this run has nothing left to do."""
+    """What a free worker does, in this order: resume a trial a dead worker gave back; run an enqueued trial
+    (while the run may start trials); resume a trial a person asked to resume; else what the scheduler suggests
+    — or nothing, with the reason, when this run has nothing left to do. All but the last are a ``resume`` of
+    that trial."""
     waiting = history.with_state(TrialState.WAITING)
-    if waiting:  # given back by dead workers: counted already, so they run whatever the budget says
-        return Work(Suggestion.resume(waiting[0].id), "a trial was given back")
+    queued = [t for t in waiting if is_queued(t)]
+    if len(queued) < len(waiting):  # given back by dead workers: counted already, so they run whatever the budget
+        given_back = next(t for t in waiting if not is_queued(t))
+        return Work(Suggestion.resume(given_back.id), "a trial was given back")
     spent = budget_spent(ctx)
     if spent is not None:
         return Work(None, spent)
+    if queued and _run_may_start(ctx):
+        return Work(Suggestion.resume(queued[0].id), "an enqueued trial")
+    for t in history.with_state(TrialState.PAUSED):
+        if t.requested == "resume":
+            return Work(Suggestion.resume(t.id), "a trial resumed by hand")
     suggestion = ctx.scheduler.next(history)
     if suggestion.action == "resume":
         paused = history.get(suggestion.trial_id) if suggestion.trial_id is not None else None
@@ -108,6 +123,12 @@ def next_work(ctx: RunContext, history: History) -> Work:
                 return Work(finishing, f"finish a paused trial: {why}")
             return Work(None, why)
     return Work(suggestion, suggestion.action)
+
+
+def _run_may_start(ctx: RunContext) -> bool:
+    """Whether the run may start one more trial (its ``n_trials``; the claim takes the slot atomically)."""
+    b = ctx.budget
+    return b.n_trials is None or b.run_id is None or ctx.store.trials_left(b.run_id) != 0
 
 
 def _no_new_trial(ctx: RunContext, history: History) -> str | None:

@@ -27,7 +27,7 @@ from itero.executors._context import RunContext
 from itero.executors._host import RunHost
 from itero.executors._stepper import Stepper
 from itero.executors._trial import Trial
-from itero.executors._work import next_work
+from itero.executors._work import is_queued, next_work
 from itero.store import LostRace, RunFull
 from itero.tracking._datasets import reset_current_trial, set_current_trial
 from itero.trial import PROPOSAL_KEY, FrozenTrial, History, TrialState, best_checkpoints
@@ -144,8 +144,14 @@ class Worker:
                 # A trial is resumed from PAUSED, or from WAITING when a dead worker gave it back; never from
                 # another state, whatever a scheduler suggests.
                 states = ["WAITING"] if t is not None and t.state == TrialState.WAITING else ["PAUSED"]
-                if t is not None and ctx.store.claim_trial(ctx.study_id, t.id, states, ctx.worker_id, step=t.step):
-                    if t.state == TrialState.WAITING and t.checkpoint_id is None:
+                queued = t is not None and is_queued(t)  # enqueued: one of this run's n_trials
+                run_id = ctx.budget.run_id if queued else None
+                if t is not None and ctx.store.claim_trial(
+                    ctx.study_id, t.id, states, ctx.worker_id, run_id=run_id, step=t.step
+                ):
+                    if queued:
+                        logger.info("Trial %d: running the enqueued parameters %s", t.number, t.enqueued)
+                    elif t.state == TrialState.WAITING and t.checkpoint_id is None:
                         logger.info(
                             "Trial %d: restarting from scratch (attempt %d; no checkpoint from its last run)",
                             t.number,
@@ -154,7 +160,8 @@ class Worker:
                     elif t.state == TrialState.WAITING:
                         logger.info("Trial %d: resuming after step %d (attempt %d)", t.number, t.step, t.retries + 1)
                     else:
-                        logger.info("Trial %d: resuming from its checkpoint at step %d", t.number, t.step)
+                        by_hand = " (resumed by hand)" if t.requested == "resume" else ""
+                        logger.info("Trial %d: resuming from its checkpoint at step %d%s", t.number, t.step, by_hand)
                     return self._resume(t)
             elif action == "start":
                 trial = self._start(None)
@@ -260,6 +267,7 @@ class Worker:
             energy_j=t.cost.energy_j,
             reports=t.reports if t.checkpoint_id is not None else None,
             proposal=t.system_attrs.get(PROPOSAL_KEY),
+            fixed=t.enqueued,
         )
 
     # ------------------------------------------------------------------ liveness

@@ -20,6 +20,7 @@ from itero.plot._history import Axis, history_figure
 from itero.plot._lineage import LineageRow, lineage_figure, lineage_rows
 from itero.plot._params import compute_importances, importance_figure, parallel_figure
 from itero.plot._pareto import pareto_figure
+from itero.plot._slices import contour_figure, edf_figure, slice_figure
 from itero.plot._style import empty
 
 
@@ -73,6 +74,32 @@ def pareto_front(study: StudyLike) -> go.Figure:
     return _figure(pareto_figure(snapshot(study)), "Pareto front")
 
 
+def slices(study: StudyLike, metric: str | None = None) -> go.Figure:
+    """``metric`` (default: the first objective) against each parameter, one panel per parameter (Optuna's slice
+    plot); categorical parameters on a category axis, log-scaled ones on a log axis.
+
+        >>> itero.plot.slices(study)                                 # doctest: +SKIP
+    """
+    return _figure(slice_figure(snapshot(study), metric), "Slices")
+
+
+def contour(study: StudyLike, x: str | None = None, y: str | None = None, metric: str | None = None) -> go.Figure:
+    """``metric`` over two numeric parameters (default: the first two that vary), interpolated between completed
+    trials, with the trials as dots.
+
+        >>> itero.plot.contour(study, "lr", "weight_decay")          # doctest: +SKIP
+    """
+    return _figure(contour_figure(snapshot(study), x, y, metric), "Contour")
+
+
+def empirical_distribution(study: StudyLike, metric: str | None = None) -> go.Figure:
+    """The empirical distribution function of ``metric`` over the completed trials (Optuna's EDF plot).
+
+    >>> itero.plot.empirical_distribution(study)                 # doctest: +SKIP
+    """
+    return _figure(edf_figure(snapshot(study), metric), "Empirical distribution")
+
+
 def lineage(study: StudyLike) -> go.Figure:
     """Trials that started from another trial's checkpoint (PBT clones, shared-weight starts) and their parents."""
     return _figure(lineage_figure(snapshot(study)), "Warm-start lineage")
@@ -81,6 +108,8 @@ def lineage(study: StudyLike) -> go.Figure:
 __all__ = [
     "LineageRow",
     "Snapshot",
+    "contour",
+    "empirical_distribution",
     "importances",
     "learning_curves",
     "lineage",
@@ -89,5 +118,6 @@ __all__ = [
     "parallel_coordinates",
     "param_importances",
     "pareto_front",
+    "slices",
     "snapshot",
 ]

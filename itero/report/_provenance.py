@@ -43,7 +43,7 @@ def data_and_environment(ctx: Context) -> str:
             "objective to record which data each trial saw.</p>"
         )
     envs = ctx.study.environments()
-    env_html = "".join(_environment(e, len(envs)) for e in envs) or (
+    env_html = "".join(environment_html(e, len(envs)) for e in envs) or (
         '<p class="note">No environment was recorded (trials told through ask/tell, or tracking off).</p>'
     )
     if len(envs) > 1:
@@ -53,7 +53,8 @@ def data_and_environment(ctx: Context) -> str:
     )
 
 
-def _environment(env: Any, n_envs: int) -> str:
+def environment_html(env: Any, n_envs: int) -> str:
+    """One environment (a ``study.environments()`` record) as a key/value table, with its packages folded."""
     info = env.info
     git = info.get("git")
     if git:

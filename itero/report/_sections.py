@@ -7,7 +7,7 @@ Every value that comes from the user (names, params, metrics, datasets, errors, 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +17,7 @@ from itero.plot._history import history_figure
 from itero.plot._lineage import lineage_figure, lineage_rows
 from itero.plot._params import importance_figure, parallel_figure
 from itero.plot._pareto import pareto_figure
+from itero.plot._slices import contour_figure, edf_figure, slice_figure
 from itero.report import _format as f
 from itero.report._format import esc
 from itero.report._html import Figures, badge, card, section, table
@@ -39,6 +40,7 @@ class Context:
     config: dict[str, Any]
     figures: Figures
     top: int = 50
+    made_by: str = "report"  # the header says "<made_by> by itero <version>"
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -84,7 +86,7 @@ def header(ctx: Context) -> str:
     return (
         f"<header><h1>Study {esc(snap.name)}</h1>"
         f'<div class="sub">storage <code>{esc(storage)}</code> · created {created} · '
-        f"report by itero {esc(__version__)}</div></header>\n"
+        f"{esc(ctx.made_by)} by itero {esc(__version__)}</div></header>\n"
         f'<section id="summary"><h2>Summary</h2>{warnings}<div class="cards">{"".join(cards)}</div></section>'
     )
 
@@ -208,6 +210,19 @@ def params(ctx: Context) -> str:
     return section("params", "Parameters", f"{note}{parallel}<h3>Parameter importance</h3>{importance}")
 
 
+def explore(ctx: Context) -> str:
+    """Slices of the objective along each parameter, a contour over two, and the objective's distribution."""
+    slices = ctx.figures.add("fig-slices", slice_figure(ctx.snap))
+    contour = ctx.figures.add("fig-contour", contour_figure(ctx.snap))
+    edf = ctx.figures.add("fig-edf", edf_figure(ctx.snap))
+    note = (
+        '<p class="note">Each dot is a completed trial (darker: later). The contour interpolates linearly between '
+        "trials (on a log scale for log parameters) and is blank outside them; the distribution shows what share "
+        "of the trials reached each value.</p>"
+    )
+    return section("explore", "Slices and distribution", f'{note}{slices}<div class="grid2">{contour}{edf}</div>')
+
+
 def pareto(ctx: Context) -> str:
     fig = ctx.figures.add("fig-pareto", pareto_figure(ctx.snap))
     note = (
@@ -248,9 +263,21 @@ def lineage(ctx: Context) -> str:
 def trials(ctx: Context) -> str:
     """The top trials by objective (Pareto front first), then the others by number."""
     snap = ctx.snap
-    shown = _ranked(snap)[: ctx.top]
+    shown = ranked(snap)[: ctx.top]
     if not shown:
         return section("trials", "Trials", '<p class="empty">The study has no trials yet.</p>')
+    order = "the Pareto front (★) first, then by " if len(snap.objectives) > 1 and snap.front else "by "
+    sign_word = "highest" if snap.directions[snap.objectives[0]] == "maximize" else "lowest"
+    caption = (
+        f'<p class="note">{len(shown):,} of {len(snap.trials):,} trials: completed ones {order}'
+        f"{esc(snap.objectives[0])} ({sign_word} first), then the others, newest first.</p>"
+    )
+    return section("trials", "Trials", caption + f'<div class="scroll">{trial_table(snap, shown)}</div>')
+
+
+def trial_table(snap: Snapshot, shown: Sequence[FrozenTrial], link: Callable[[FrozenTrial], str] | None = None) -> str:
+    """The table of ``shown`` trials: number, state, objectives and other metrics, params, steps, energy, where it
+    started from, its error. ``link(t)``: the URL the trial's number links to (none without it)."""
     objectives = snap.objectives
     names = list(dict.fromkeys(n for t in shown for n in t.params))
     extra = list(dict.fromkeys(m for t in shown for m in t.metrics if m not in snap.directions))[:4]
@@ -274,9 +301,13 @@ def trials(ctx: Context) -> str:
     def numeric(n: str) -> bool:
         return all(_is_number(t.params.get(n)) for t in shown)
 
+    def number_cell(t: FrozenTrial) -> str:
+        text = f"{t.number}{' ★' if t.id in front else ''}"
+        return f'<a href="{esc(link(t))}">{text}</a>' if link is not None else text
+
     # (title, cell, right-aligned)
     columns: list[tuple[str, Callable[[FrozenTrial], str], bool]] = [
-        ("#", lambda t: f"{t.number}{' ★' if t.id in front else ''}", True),
+        ("#", number_cell, True),
         ("state", lambda t: badge(str(t.state), str(t.state).lower()), False),
         *[(m, metric(m), True) for m in (*objectives, *extra)],
     ]
@@ -295,20 +326,16 @@ def trials(ctx: Context) -> str:
     header = [columns[i][0] for i in keep]
     aligned = [columns[i][2] for i in keep]
     rows = [[cells[i][r] for i in keep] for r in range(len(shown))]
-    order = "the Pareto front (★) first, then by " if front else "by "
-    sign_word = "highest" if snap.directions[objectives[0]] == "maximize" else "lowest"
-    caption = (
-        f'<p class="note">{len(shown):,} of {len(snap.trials):,} trials: completed ones {order}{esc(objectives[0])} '
-        f"({sign_word} first), then the others, newest first.</p>"
-    )
-    return section("trials", "Trials", caption + f'<div class="scroll">{table(header, rows, aligned)}</div>')
+    return table(header, rows, aligned)
 
 
 def _is_number(v: Any) -> bool:
     return v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
 
 
-def _ranked(snap: Snapshot) -> list[FrozenTrial]:
+def ranked(snap: Snapshot) -> list[FrozenTrial]:
+    """Completed trials first (the Pareto front first, then by the first objective, best first), then the others,
+    newest first."""
     m = snap.objectives[0]
     sign = snap.sign(m)
     front = {t.id for t in snap.front} if len(snap.objectives) > 1 else set()

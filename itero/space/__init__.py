@@ -7,6 +7,7 @@ from itero.space._distributions import (
     FloatDistribution,
     IntDistribution,
     check_compatible,
+    describe_distribution,
     distribution_from_dict,
 )
 from itero.space._names import check_names, named_settings
@@ -21,6 +22,7 @@ __all__ = [
     "apply_override",
     "check_compatible",
     "check_names",
+    "describe_distribution",
     "distribution_from_dict",
     "named_settings",
     "parse_distribution",

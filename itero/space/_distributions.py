@@ -226,12 +226,17 @@ def check_compatible(name: str, old: Distribution, new: Distribution) -> None:
     """Raise when the same parameter name is suggested again with a different range."""
     if old != new:
         raise SpaceError(
-            f"parameter {name!r} was already suggested as {_describe(old)} and is now suggested as "
-            f"{_describe(new)}; a parameter name must keep one range within a trial"
+            f"parameter {name!r} was already suggested as {describe_distribution(old)} and is now suggested as "
+            f"{describe_distribution(new)}; a parameter name must keep one range within a trial"
         )
 
 
-def _describe(d: Distribution) -> str:
+def describe_distribution(d: Distribution) -> str:
+    """A range as people write it.
+
+    >>> describe_distribution(FloatDistribution(1e-4, 1.0, log=True)), describe_distribution(IntDistribution(1, 8))
+    ('float[0.0001, 1.0, log]', 'int[1, 8]')
+    """
     if isinstance(d, CategoricalDistribution):
         return f"categorical{list(d.choices)!r}"
     kind = "float" if isinstance(d, FloatDistribution) else "int"

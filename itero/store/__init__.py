@@ -2,6 +2,8 @@
 
 from itero.store._artifacts import ArtifactStore, FolderArtifacts, dump_state, load_state
 from itero.store._records import (
+    ActionRecord,
+    CheckpointRecord,
     DatasetVersionRecord,
     OptimizeRunRecord,
     StudyBudget,
@@ -13,16 +15,19 @@ from itero.store._remote import DatabaseArtifacts, FsspecArtifacts, open_artifac
 from itero.store._store import Store
 from itero.store._trials import LostRace, RunFull
 from itero.store._urls import check_url, public_url, sqlite_file, url_backend
-from itero.store._writes import CheckpointData, CostDelta, RunCost, TrialWrite, WarmStart
+from itero.store._writes import CheckpointData, CostDelta, HandRequest, RunCost, TrialWrite, WarmStart, Written
 
 __all__ = [
+    "ActionRecord",
     "ArtifactStore",
     "CheckpointData",
+    "CheckpointRecord",
     "CostDelta",
     "DatabaseArtifacts",
     "DatasetVersionRecord",
     "FolderArtifacts",
     "FsspecArtifacts",
+    "HandRequest",
     "LostRace",
     "OptimizeRunRecord",
     "RunCost",
@@ -34,6 +39,7 @@ __all__ = [
     "TrialWrite",
     "WarmStart",
     "WorkerEnvironmentRecord",
+    "Written",
     "check_url",
     "dump_state",
     "load_state",

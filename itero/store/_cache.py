@@ -9,6 +9,7 @@ from typing import Any
 from itero.space import Distribution, distribution_from_dict
 from itero.store._records import StudyBudget
 from itero.store._store import Store
+from itero.store._trials import parse_request
 from itero.trial import FrozenTrial, History, TrialCost, TrialState
 
 _loads = json.loads
@@ -16,6 +17,11 @@ _loads = json.loads
 
 def _time(ts: float | None) -> dt.datetime | None:
     return None if ts is None else dt.datetime.fromtimestamp(ts)
+
+
+def _action(request: str | None) -> str | None:
+    found = parse_request(request)
+    return None if found is None else found.action
 
 
 class StudyCache:
@@ -98,4 +104,5 @@ class StudyCache:
             system_attrs=_loads(row.system_attrs),
             retries=row.retries,
             datasets=_loads(row.datasets),
+            requested=_action(row.request),
         )

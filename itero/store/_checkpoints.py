@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 from sqlalchemy import Engine, func, select
 
 from itero.store._artifacts import ArtifactStore
+from itero.store._records import CheckpointRecord
 from itero.store._schema import checkpoints, trials
 
 
@@ -42,6 +43,13 @@ class CheckpointRows:
     def checkpoint_digests(self, study_id: int) -> list[str]:
         with self._read.connect() as conn:
             return list(conn.execute(select(checkpoints.c.digest).where(checkpoints.c.study_id == study_id)).scalars())
+
+    def trial_checkpoints(self, trial_id: int) -> list[CheckpointRecord]:
+        """The checkpoints a trial has kept (those garbage collection has not freed), oldest step first."""
+        c = checkpoints.c
+        query = select(c.id, c.trial_id, c.step, c.digest, c.size, c.created_at).where(c.trial_id == trial_id)
+        with self._read.connect() as conn:
+            return [CheckpointRecord(*row) for row in conn.execute(query.order_by(c.step, c.id))]
 
     def checkpoint_bytes(self, study_id: int) -> int:
         with self._read.connect() as conn:

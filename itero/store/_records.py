@@ -104,6 +104,18 @@ class TrialRunRecord:
 
 
 @dataclass(frozen=True)
+class CheckpointRecord:
+    """One checkpoint a trial kept: the step it was taken at, its content digest (SHA-256) and size in bytes."""
+
+    id: int
+    trial_id: int
+    step: int
+    digest: str
+    size: int
+    created_at: float
+
+
+@dataclass(frozen=True)
 class DatasetVersionRecord:
     """One version (``digest``) of a dataset a study's trials tracked, first recorded at ``created_at``."""
 
@@ -122,6 +134,41 @@ class WorkerEnvironmentRecord:
     id: int
     info: dict[str, Any]
     worker_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class ActionRecord:
+    """One thing a person did to a study by hand (``kind``: enqueue, stop, pause, resume, note, tag, untag, ...),
+    when, who (the OS user, or the label of the dashboard token that acted), on which trial (None: the study) and
+    its ``details``: for a stop, pause or resume the trial's ``state`` then and the ``result``.
+
+    >>> ActionRecord(1, 1, 0.0, "ana", "stop", 3, {"state": "RUNNING", "result": "stops at its next report"}).describe()
+    'stop trial 3 (RUNNING): stops at its next report'
+    """
+
+    id: int
+    study_id: int
+    created_at: float
+    who: str
+    kind: str
+    trial_number: int | None
+    details: dict[str, Any]
+
+    def describe(self) -> str:
+        """The action in one line, without when and who."""
+        d = self.details
+        text = self.kind if self.trial_number is None else f"{self.kind} trial {self.trial_number}"
+        if "state" in d:
+            text += f" ({d['state']})"
+        if "params" in d:
+            text += ": " + (" ".join(f"{k}={v!r}" for k, v in d["params"].items()) or "every parameter sampled")
+        if "result" in d:
+            text += f": {d['result']}"
+        if "tag" in d:
+            text += f": {d['tag']}"
+        if "note" in d:
+            text += f": {d['note']!r}" if d["note"] else ": note cleared"
+        return text
 
 
 class TrialRow(NamedTuple):
@@ -152,6 +199,7 @@ class TrialRow(NamedTuple):
     started_at: float | None
     completed_at: float | None
     version: int
+    request: str | None
 
 
 class ReportRow(NamedTuple):

@@ -22,7 +22,7 @@ from sqlalchemy import (
     Text,
 )
 
-SCHEMA_REVISION = "0004"
+SCHEMA_REVISION = "0005"
 
 metadata = MetaData()
 
@@ -127,6 +127,9 @@ trials = Table(
     Column("started_at", Float, nullable=True),
     Column("completed_at", Float, nullable=True),
     Column("version", BigInteger, nullable=False),
+    # A person's request not yet carried out (``Study.stop_trial`` ...), as JSON {"action": ..., "who": ...}: stop or
+    # pause a RUNNING trial (its worker reads it back with each write), resume a PAUSED one (the next free worker).
+    Column("request", Text, nullable=True),
     Index("ix_itero_trials_study_version", "study_id", "version"),
     Index("ix_itero_trials_study_number", "study_id", "number", unique=True),
 )
@@ -183,4 +186,19 @@ blobs = Table(
     Column("size", BigInteger, nullable=False),
     Column("data", LargeBinary, nullable=False),
     Column("created_at", Float, nullable=False),
+)
+
+# What people did to a study by hand (enqueue, stop, pause, resume, note, tag, ...), oldest first; ``who`` is the OS
+# user or the label of the dashboard token that acted, ``details`` JSON.
+actions = Table(
+    "itero_actions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("study_id", Integer, ForeignKey("itero_studies.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("who", String(255), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("trial_number", Integer, nullable=True),
+    Column("details", Text, nullable=False, server_default="{}"),
+    Index("ix_itero_actions_study_id", "study_id", "id"),
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import BigInteger, Float, Integer, bindparam, func, insert, select, update
+from sqlalchemy import BigInteger, Boolean, Float, Integer, bindparam, case, func, insert, select, update
 
 from itero.store._prepared import Prepared
 from itero.store._schema import reports, runs, studies, trial_runs, trials
@@ -143,7 +143,11 @@ class Statements:
                 co2_g=c.co2_g + bindparam("d_co2", type_=Float),
                 n_runs=c.n_runs + bindparam("d_runs", type_=Integer),
                 version=bindparam("version", type_=BigInteger),
-            ),
+                # A write that ends or pauses the trial carries out (or outlives) a person's request.
+                request=case((bindparam("clear_request", type_=Boolean), None), else_=c.request),
+            )
+            # The request comes back with each write: a running trial learns of a hand stop without a read of its own.
+            .returning(c.request),
             engine,
         )
         window = (bindparam("lo", type_=BigInteger), bindparam("hi", type_=BigInteger))

@@ -5,6 +5,7 @@
     >>> trial_id, number = store.create_trial(rec.id)
     >>> from itero.store import TrialWrite
     >>> store.write_trial(rec.id, TrialWrite(trial_id, state="COMPLETE", metrics={"loss": 0.5}))
+    Written(checkpoint_id=None, request=None)
 
 Writes are short transactions that each take the study's next clock value as the rows' ``version``;
 ``read_changes`` returns only what changed since a version, so a worker's cost of staying current does not grow
@@ -26,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 
 from itero._clock import SYSTEM_CLOCK, Clock
 from itero.exceptions import DuplicatedStudyError, StudyNotFoundError
+from itero.store._actions import ActionRows
 from itero.store._artifacts import ArtifactStore, default_root
 from itero.store._budget import BudgetRows
 from itero.store._checkpoints import CheckpointRows
@@ -39,6 +41,7 @@ from itero.store._records import (
 from itero.store._remote import DATABASE, open_artifacts
 from itero.store._retry import retry_public_methods
 from itero.store._schema import (
+    actions,
     checkpoints,
     datasets,
     environments,
@@ -56,9 +59,9 @@ _dumps = json.dumps
 
 
 @retry_public_methods  # a PostgreSQL server that restarts is waited for (see _retry)
-class Store(TrialRows, CheckpointRows, BudgetRows):
+class Store(TrialRows, CheckpointRows, BudgetRows, ActionRows):
     """Persistence of studies, trials, reports, costs and checkpoints in one SQL database; the trial rows are in
-    ``_trials``, the checkpoints in ``_checkpoints``."""
+    ``_trials``, the checkpoints in ``_checkpoints``, the budgets in ``_budget``, hand actions in ``_actions``."""
 
     def __init__(
         self,
@@ -156,7 +159,7 @@ class Store(TrialRows, CheckpointRows, BudgetRows):
             own = conn.execute(
                 select(checkpoints.c.digest, checkpoints.c.size).where(checkpoints.c.study_id == rec.id)
             ).all()
-            for table in (checkpoints, trial_runs, reports, trials, workers, runs, datasets):
+            for table in (checkpoints, trial_runs, reports, trials, workers, runs, datasets, actions):
                 conn.execute(table.delete().where(table.c.study_id == rec.id))
             conn.execute(studies.delete().where(studies.c.id == rec.id))
             digests = {r.digest for r in own}

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import closing
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, case, func, insert, select, update
 
 from itero._clock import Clock
 from itero.store._artifacts import ArtifactStore
 from itero.store._records import ReportRow, TrialRow
-from itero.store._schema import checkpoints, runs, trial_runs, trials, workers
+from itero.store._schema import checkpoints, trial_runs, trials, workers
 from itero.store._statements import Statements
-from itero.store._writes import TrialWrite
+from itero.store._writes import HandRequest, TrialWrite, Written
 from itero.trial import PROPOSAL_KEY
 
 _dumps = json.dumps
@@ -65,41 +66,73 @@ class TrialRows:
         ``step`` (PRUNED with ``reason``), all in one transaction: two peers never clone in place of the same
         trial. Otherwise it raises ``LostRace``.
         """
-        q = self._q
         with self.engine.begin() as conn:
-            if checkpoint_id is not None:
-                exists = select(checkpoints.c.id).where(checkpoints.c.id == checkpoint_id)
-                if conn.dialect.name == "postgresql":
-                    exists = exists.with_for_update(read=True)  # a concurrent garbage collection waits
-                if conn.execute(exists).first() is None:
-                    raise LostRace(f"checkpoint {checkpoint_id} was garbage-collected")
-            if replaces is not None and not self._retire(conn, study_id, *replaces):
-                raise LostRace(f"trial {replaces[0]} was resumed or replaced by another worker")
-            # The study's row first, then the run's, as in every write: peers never wait on each other in a cycle.
-            row: Any = q.next_number.run(conn, {"sid": study_id}).fetchone()
-            if row is None:
-                raise RunFull(None)  # the study's trial budget is spent
-            number, version = int(row[0]), int(row[1])
-            if run_id is not None and not q.take_slot.run(conn, {"rid": run_id}).rowcount:
-                raise RunFull(run_id)  # the transaction rolls back: the number is not used
-            if proposal is not None and proposal[0] == number - 1:
-                system_attrs = {**(system_attrs or {}), PROPOSAL_KEY: dict(proposal[1])}
-            trial_id = q.insert_trial.run(
+            return self._create_trial(
                 conn,
-                {
-                    "study_id": study_id,
-                    "number": number - 1,
-                    "state": state,
-                    "worker_id": worker_id,
-                    "params": _dumps(dict(params or {})),
-                    "distributions": _dumps(dict(distributions or {})),
-                    "parent_id": parent_id,
-                    "checkpoint_id": checkpoint_id,
-                    "system_attrs": _dumps(dict(system_attrs or {})),
-                    "started_at": self.clock.time() if state == "RUNNING" else None,
-                    "version": version,
-                },
-            ).fetchone()[0]
+                study_id,
+                run_id=run_id,
+                worker_id=worker_id,
+                state=state,
+                params=params,
+                distributions=distributions,
+                parent_id=parent_id,
+                checkpoint_id=checkpoint_id,
+                system_attrs=system_attrs,
+                replaces=replaces,
+                proposal=proposal,
+            )
+
+    def _create_trial(
+        self,
+        conn: Connection,
+        study_id: int,
+        *,
+        run_id: int | None = None,
+        worker_id: int | None = None,
+        state: str = "RUNNING",
+        params: Mapping[str, Any] | None = None,
+        distributions: Mapping[str, Any] | None = None,
+        parent_id: int | None = None,
+        checkpoint_id: int | None = None,
+        system_attrs: Mapping[str, Any] | None = None,
+        replaces: tuple[int, str, int | None] | None = None,
+        proposal: tuple[int, Mapping[str, Any]] | None = None,
+    ) -> tuple[int, int]:
+        """``create_trial`` inside the caller's transaction ``conn``."""
+        q = self._q
+        if checkpoint_id is not None:
+            exists = select(checkpoints.c.id).where(checkpoints.c.id == checkpoint_id)
+            if conn.dialect.name == "postgresql":
+                exists = exists.with_for_update(read=True)  # a concurrent garbage collection waits
+            if conn.execute(exists).first() is None:
+                raise LostRace(f"checkpoint {checkpoint_id} was garbage-collected")
+        if replaces is not None and not self._retire(conn, study_id, *replaces):
+            raise LostRace(f"trial {replaces[0]} was resumed or replaced by another worker")
+        # The study's row first, then the run's, as in every write: peers never wait on each other in a cycle.
+        row: Any = q.next_number.run(conn, {"sid": study_id}).fetchone()
+        if row is None:
+            raise RunFull(None)  # the study's trial budget is spent
+        number, version = int(row[0]), int(row[1])
+        if run_id is not None and not q.take_slot.run(conn, {"rid": run_id}).rowcount:
+            raise RunFull(run_id)  # the transaction rolls back: the number is not used
+        if proposal is not None and proposal[0] == number - 1:
+            system_attrs = {**(system_attrs or {}), PROPOSAL_KEY: dict(proposal[1])}
+        trial_id = q.insert_trial.run(
+            conn,
+            {
+                "study_id": study_id,
+                "number": number - 1,
+                "state": state,
+                "worker_id": worker_id,
+                "params": _dumps(dict(params or {})),
+                "distributions": _dumps(dict(distributions or {})),
+                "parent_id": parent_id,
+                "checkpoint_id": checkpoint_id,
+                "system_attrs": _dumps(dict(system_attrs or {})),
+                "started_at": self.clock.time() if state == "RUNNING" else None,
+                "version": version,
+            },
+        ).fetchone()[0]
         return int(trial_id), int(number - 1)
 
     def claim_trial(
@@ -113,11 +146,13 @@ class TrialRows:
     ) -> bool:
         """Atomically move a trial from one of ``from_states`` to RUNNING for ``worker_id``; False if lost.
 
-        ``step``: the step the caller saw the trial at. A trial that was resumed and paused again since then is
-        in the same state at a later step (and checkpoint): the claim fails instead of resuming it from the
-        checkpoint the caller saw, which would run steps twice.
+        ``run_id``: the claim counts as one of that optimize run's ``n_trials`` (an enqueued trial's first run):
+        it fails, and changes nothing, when the run's trials are all started. ``step``: the step the caller saw
+        the trial at. A trial that was resumed and paused again since then is in the same state at a later step
+        (and checkpoint): the claim fails instead of resuming it from the checkpoint the caller saw, which would
+        run steps twice. Claiming a PAUSED trial carries out a person's request to resume it.
         """
-        with self.engine.begin() as conn:
+        with self.engine.connect() as conn, conn.begin() as tx:
             version = self._tick(conn, study_id)
             claimed = conn.execute(
                 update(trials)
@@ -127,15 +162,17 @@ class TrialRows:
                     worker_id=worker_id,
                     version=version,
                     started_at=func.coalesce(trials.c.started_at, self.clock.time()),
+                    request=case((trials.c.state == "PAUSED", None), else_=trials.c.request),
                 )
             ).rowcount
-            if claimed and run_id is not None:
-                conn.execute(update(runs).where(runs.c.id == run_id).values(started=runs.c.started + 1))
+            if claimed and run_id is not None and not self._q.take_slot.run(conn, {"rid": run_id}).rowcount:
+                tx.rollback()  # the run's trials are all started: leave this one to another run
+                return False
             return bool(claimed)
 
     def retire_trial(self, study_id: int, trial_id: int, reason: str, step: int | None = None) -> bool:
         """End a PAUSED trial as PRUNED with ``reason``; False if another worker resumed or ended it first (or,
-        with ``step``, if it is no longer paused at the step the caller saw)."""
+        with ``step``, if it is no longer paused at the step the caller saw), or a person asked to resume it."""
         with self.engine.begin() as conn:
             return self._retire(conn, study_id, trial_id, reason, step)
 
@@ -144,16 +181,16 @@ class TrialRows:
         return bool(
             conn.execute(
                 update(trials)
-                .where(*_as_seen(trial_id, ["PAUSED"], step))
+                .where(*_as_seen(trial_id, ["PAUSED"], step), trials.c.request.is_(None))  # not one resumed by hand
                 .values(state="PRUNED", error=reason, completed_at=self.clock.time(), version=version)
             ).rowcount
         )
 
-    def write_trial(self, study_id: int, w: TrialWrite) -> int | None:
+    def write_trial(self, study_id: int, w: TrialWrite) -> Written:
         """Apply one write of a running trial in one transaction; returns the trial's checkpoint id when the write
-        stores a checkpoint or a warm start (None otherwise). A checkpoint's bytes are stored (content-addressed)
-        before its row, and stored again after it if a peer's garbage collection removed the same content in
-        between."""
+        stores a checkpoint or a warm start, and a person's pending request to stop or pause the trial (read back
+        by the same statement: no read of its own). A checkpoint's bytes are stored (content-addressed) before its
+        row, and stored again after it if a peer's garbage collection removed the same content in between."""
         digest = None if w.checkpoint is None else self.artifacts_for(study_id).put(w.checkpoint.data)
         now = self.clock.time()
         cost, warm = w.cost, w.warm_start
@@ -177,15 +214,17 @@ class TrialRows:
             "checkpoint_id": None if warm is None else warm.checkpoint_id,
             "parent_id": None if warm is None else warm.parent_id,
             "system_attrs": None,
+            "clear_request": w.state is not None and w.state != "WAITING",  # a trial given back keeps it
         }
         merge = {**(warm.attrs if warm is not None else {}), **(w.system_attrs or {})}
         q = self._q
         with self.engine.begin() as conn:
+            # The tick first: its row lock orders this read-merge-write after a concurrent one (a note set by hand).
+            version = q.tick.scalar(conn, {"sid": study_id})
+            values["version"] = version
             if merge:
                 old = conn.execute(select(trials.c.system_attrs).where(trials.c.id == w.trial_id)).scalar_one()
                 values["system_attrs"] = _dumps({**json.loads(old or "{}"), **merge})
-            version = q.tick.scalar(conn, {"sid": study_id})
-            values["version"] = version
             report_rows = [
                 {
                     "study_id": study_id,
@@ -231,10 +270,11 @@ class TrialRows:
                         "outcome": run.outcome,
                     },
                 )
-            q.update_trial.run(conn, values)
+            with closing(q.update_trial.run(conn, values)) as cursor:
+                returned = cursor.fetchone()
         if w.checkpoint is not None and digest is not None:
             self.artifacts_for(study_id).restore(digest, w.checkpoint.data)
-        return values["checkpoint_id"]
+        return Written(values["checkpoint_id"], None if returned is None else parse_request(returned[0]))
 
     def release_trials(
         self,
@@ -248,7 +288,8 @@ class TrialRows:
         """Give back the RUNNING trials of a dead worker (or of workers silent since ``stale_before``).
 
         Each goes back to WAITING, to be resumed from its last checkpoint or retried from scratch by another
-        worker, unless it has already been retried ``max_retries`` times: then it is FAILED with the reason.
+        worker, unless it has already been retried ``max_retries`` times: then it is FAILED with the reason (or
+        a person asked to stop it: then it is PRUNED).
         The lost attempt is recorded as a CRASHED run holding the cost it had written (the trial's totals minus
         its recorded runs), from where its previous run ended to the step it reached. Returns the numbers of
         the trials given back.
@@ -262,14 +303,22 @@ class TrialRows:
                     workers.c.study_id == study_id, workers.c.heartbeat_at < stale_before
                 )
                 cond.append(trials.c.worker_id.in_(stale))
-            rows = conn.execute(select(trials.c.id, trials.c.retries, trials.c.number).where(and_(*cond))).all()
+            t = trials.c
+            rows = conn.execute(select(t.id, t.retries, t.number, t.request).where(and_(*cond))).all()
             if not rows:
                 return []
             version = self._tick(conn, study_id)
             now = self.clock.time()
             self._record_crashes(conn, study_id, [r.id for r in rows], now)
-            for tid, retries, _number in rows:
-                if retries >= max_retries:
+            for tid, retries, _number, request in rows:
+                asked = parse_request(request)
+                if asked is not None and asked.action == "stop":  # a person asked to stop it: no retry
+                    conn.execute(
+                        update(trials)
+                        .where(t.id == tid)
+                        .values(state="PRUNED", completed_at=now, version=version, error=asked.reason, request=None)
+                    )
+                elif retries >= max_retries:
                     conn.execute(
                         update(trials)
                         .where(trials.c.id == tid)
@@ -279,6 +328,7 @@ class TrialRows:
                             version=version,
                             retries=retries + 1,
                             error=f"{reason} while running this trial {retries + 1} times; not retried again",
+                            request=None,
                         )
                     )
                 else:
@@ -364,3 +414,11 @@ def _as_seen(trial_id: int, states: Sequence[str], step: int | None) -> list[Any
     if step is not None:
         cond.append(trials.c.step == step)
     return cond
+
+
+def parse_request(text: str | None) -> HandRequest | None:
+    """The ``request`` column (JSON ``{"action": ..., "who": ...}``) as a ``HandRequest``; None when there is none."""
+    if not text:
+        return None
+    data = json.loads(text)
+    return HandRequest(str(data.get("action", "")), str(data.get("who", "?")))

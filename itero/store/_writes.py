@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 FINISHED_STATES = ("COMPLETE", "PRUNED", "FAILED")
 
@@ -86,3 +86,29 @@ class TrialWrite:
     @property
     def finished(self) -> bool:
         return self.state in FINISHED_STATES
+
+
+@dataclass(frozen=True)
+class HandRequest:
+    """What a person asked of a running trial (``Study.stop_trial``, ``pause_trial``), read back by its worker with
+    the trial's next write: ``action`` is ``"stop"`` or ``"pause"``.
+
+    >>> HandRequest("stop", "ana").reason
+    'stopped by hand by ana'
+    """
+
+    action: str
+    who: str
+
+    @property
+    def reason(self) -> str:
+        done = {"stop": "stopped", "pause": "paused", "resume": "resumed"}.get(self.action, self.action)
+        return f"{done} by hand by {self.who}"
+
+
+class Written(NamedTuple):
+    """What ``Store.write_trial`` returns: the trial's checkpoint id when the write stored a checkpoint or a warm
+    start (else None), and the request a person made of the trial and that it has not carried out yet (else None)."""
+
+    checkpoint_id: int | None = None
+    request: HandRequest | None = None

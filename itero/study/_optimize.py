@@ -70,8 +70,9 @@ def optimize(
     all it runs until interrupted.
 
     Whatever ``n_trials`` says, a run first finishes what the study has started: trials given back as WAITING
-    (Ctrl-C, a dead worker) and paused trials its scheduler resumes; ``n_trials`` counts only new trials, so
-    ``n_trials=0`` starts none and only finishes those.
+    (Ctrl-C, a dead worker) and paused trials its scheduler resumes (or a person did: ``resume_trial``);
+    ``n_trials`` counts only new trials, enqueued ones (``enqueue``) included, so ``n_trials=0`` starts none and
+    only finishes those.
 
     ``executor``: where the ``n_jobs`` peers run — ``"local"`` processes (default), ``"ray"`` tasks or ``"dask"``
     tasks (``{"name": "ray", "address": ..., "cpus_per_trial": 1, "gpus_per_trial": 1}``, or a

@@ -20,12 +20,13 @@ from typing import Any
 
 from itero._hypervolume import hypervolume
 from itero.exceptions import ArtifactError, BudgetSpentError, DataVersionWarning
-from itero.executors import Budget, ClockMeter, RunContext, RunHost, Trial
+from itero.executors import Budget, ClockMeter, RunContext, RunHost, Trial, is_queued
 from itero.samplers import BaseSampler
 from itero.schedulers import BaseScheduler
 from itero.space import Distribution
 from itero.store import RunFull, Store, StudyBudget, TrialRunRecord, load_state, public_url
 from itero.store._cache import StudyCache
+from itero.study import _steer
 from itero.study._budget import set_budget
 from itero.study._optimize import optimize
 from itero.study._pareto import non_dominated
@@ -75,6 +76,21 @@ class Study:
     @property
     def history(self) -> History:
         return self._cache.refresh()
+
+    def refresh(self) -> int:
+        """Read what changed in the store since the last read; return the study's ``version`` (the same number
+        again when nothing was written meanwhile).
+
+            version = study.refresh()
+        """
+        self._cache.refresh()
+        return self._cache.version
+
+    @property
+    def version(self) -> int:
+        """A number that grows with every write to the study (trials, reports), as of the last read: a live view
+        redraws only when it changed."""
+        return self._cache.version
 
     @property
     def trials(self) -> list[FrozenTrial]:
@@ -245,6 +261,16 @@ class Study:
     optimize = optimize  # defined in itero/study/_optimize.py
     set_budget = set_budget  # defined in itero/study/_budget.py
 
+    # ------------------------------------------------------------------ the expert in the loop (itero/study/_steer.py)
+    enqueue = _steer.enqueue
+    stop_trial = _steer.stop_trial
+    pause_trial = _steer.pause_trial
+    resume_trial = _steer.resume_trial
+    set_trial_note = _steer.set_trial_note
+    add_trial_tag = _steer.add_trial_tag
+    remove_trial_tag = _steer.remove_trial_tag
+    actions = _steer.actions
+
     @property
     def budget(self) -> StudyBudget:
         """The study's budget (``set_budget``; the YAML ``budget:``) and how much of it is taken."""
@@ -286,7 +312,8 @@ class Study:
 
     # ------------------------------------------------------------------ ask and tell
     def ask(self, fixed: Mapping[str, Any] | None = None) -> Trial:
-        """Start a trial for a loop you drive yourself; finish it with ``tell``.
+        """Start a trial for a loop you drive yourself; finish it with ``tell``. An enqueued trial
+        (``enqueue``) is handed out first, with its parameters (``fixed`` ones take precedence).
 
         trial = study.ask()
         x = trial.suggest_float("x", 0, 1)
@@ -297,7 +324,11 @@ class Study:
             environment = capture_environment(energy=self.tracking) if self.tracking else None
             ctx.worker_id = self.store.register_worker(self.id, environment)
             self._ask_host = RunHost(ctx)
-        self._cache.refresh()
+        for t in self._cache.refresh().with_state(TrialState.WAITING):
+            if is_queued(t) and self.store.claim_trial(self.id, t.id, ["WAITING"], self._ask_host.worker_id):
+                trial = Trial(self._ask_host, t.id, t.number, params=fixed, fixed=t.enqueued)
+                self._asked[t.number] = trial
+                return trial
         try:
             trial_id, number = self.store.create_trial(self.id, worker_id=self._ask_host.worker_id)
         except RunFull:

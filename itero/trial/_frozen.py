@@ -13,6 +13,9 @@ from itero.trial._state import TrialState
 CONSTRAINTS_KEY = "constraints"  # where trial.set_constraints stores its values in system_attrs
 PROPOSAL_KEY = "proposal"  # the sampler's joint proposal for a trial, stored at its first suggest: a retry reuses it
 TRACEBACK_KEY = "traceback"  # where a failed trial keeps the traceback of its objective's exception
+ENQUEUED_KEY = "enqueued"  # the parameters a person enqueued the trial with (study.enqueue)
+NOTE_KEY = "note"  # a person's note on the trial (study.set_trial_note)
+TAGS_KEY = "tags"  # a person's tags on the trial (study.add_trial_tag)
 
 
 @dataclass
@@ -40,6 +43,9 @@ class FrozenTrial:
     started from (a PBT clone or a shared-weights start), ``None`` for a fresh start. ``datasets`` maps each
     dataset the trial tracked (``itero.track_dataset``) to its content digest. ``constraints`` are the values
     the objective gave ``trial.set_constraints`` (kept in ``system_attrs``): feasible when all are <= 0.
+    ``note``, ``tags`` and ``enqueued`` are what people gave it by hand (``study.set_trial_note``,
+    ``study.add_trial_tag``, ``study.enqueue``); ``requested`` is a hand action asked of it and not carried out
+    yet: ``"stop"`` or ``"pause"`` (RUNNING), ``"resume"`` (PAUSED).
     """
 
     id: int
@@ -60,6 +66,7 @@ class FrozenTrial:
     system_attrs: dict[str, Any] = field(default_factory=dict)
     retries: int = 0
     datasets: dict[str, str] = field(default_factory=dict)
+    requested: str | None = None
 
     @property
     def duration(self) -> dt.timedelta | None:
@@ -72,6 +79,22 @@ class FrozenTrial:
         """The traceback of the exception that failed this trial (kept in ``system_attrs``); else None."""
         text = self.system_attrs.get(TRACEBACK_KEY)
         return str(text) if text else None
+
+    @property
+    def note(self) -> str:
+        """A person's note on the trial (``study.set_trial_note``); "" when there is none."""
+        return str(self.system_attrs.get(NOTE_KEY) or "")
+
+    @property
+    def tags(self) -> list[str]:
+        """A person's tags on the trial (``study.add_trial_tag``), in the order they were added."""
+        return [str(t) for t in self.system_attrs.get(TAGS_KEY, ())]
+
+    @property
+    def enqueued(self) -> dict[str, Any] | None:
+        """The parameters the trial was enqueued with (``study.enqueue``); None when the sampler proposed it."""
+        found = self.system_attrs.get(ENQUEUED_KEY)
+        return None if found is None else dict(found)
 
     @property
     def constraints(self) -> list[float]:
