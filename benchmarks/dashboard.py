@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import itero
 
@@ -83,7 +84,7 @@ def measure(db: Path, loads: int) -> dict[str, object]:
             for i in range(loads + 1):  # the first load warms the server's cache up
                 page = browser.new_page(viewport={"width": 1300, "height": 900})
                 t0 = time.perf_counter()
-                page.goto(url)
+                page.goto(url, wait_until="commit")  # not "load": plotly.js (injected early) delays it
                 page.wait_for_selector("#trial-table table tbody tr", timeout=60_000)
                 t_table = time.perf_counter() - t0
                 page.wait_for_selector("#fig-history-steps svg.preview, #fig-history-steps .main-svg", timeout=60_000)
@@ -98,11 +99,40 @@ def measure(db: Path, loads: int) -> dict[str, object]:
                     history.append(t_history)
                     plotly.append(t_plotly)
                     everything.append(t_all)
+            latency = live_latency(browser, url, db, loads)
             browser.close()
     finally:
         server.terminate()
         server.wait(10)
-    return {"table_s": table, "history_s": history, "history_interactive_s": plotly, "all_parts_s": everything}
+    return {
+        "table_s": table,
+        "history_s": history,
+        "history_interactive_s": plotly,
+        "all_parts_s": everything,
+        "live_latency_s": latency,
+    }
+
+
+def live_latency(browser: Any, url: str, db: Path, repeats: int) -> list[float]:
+    """Seconds from a trial told to the store (by this process, as a worker would) until its row is in the open
+    page's trial table (sorted newest first)."""
+    study = itero.load_study(NAME, storage=f"sqlite:///{db}")
+    page = browser.new_page(viewport={"width": 1300, "height": 900})
+    page.goto(url)
+    page.wait_for_selector("#trial-table table tbody tr", timeout=60_000)
+    page.select_option("#table-controls select[name=sort]", "number")
+    page.select_option("#table-controls select[name=order]", "desc")
+    out = []
+    for _ in range(repeats):
+        time.sleep(1.5)
+        trial = study.ask()
+        trial.suggest_float("lr", 1e-5, 1.0, log=True)
+        study.tell(trial, {"val_loss": 0.5})
+        told = time.perf_counter()
+        page.wait_for_selector(f"#trial-table a[href$='/trials/{trial.number}']", timeout=60_000)
+        out.append(time.perf_counter() - told)
+    page.close()
+    return out
 
 
 def main() -> None:
@@ -126,6 +156,7 @@ def main() -> None:
         "median_table_s": statistics.median(times["table_s"]),  # type: ignore[arg-type]
         "median_history_s": statistics.median(times["history_s"]),  # type: ignore[arg-type]
         "median_history_interactive_s": statistics.median(times["history_interactive_s"]),  # type: ignore[arg-type]
+        "median_live_latency_s": statistics.median(times["live_latency_s"]),  # type: ignore[arg-type]
         "median_all_parts_s": statistics.median(times["all_parts_s"]),  # type: ignore[arg-type]
         "machine": f"{platform.machine()}, {platform.python_version()}",
         "command": " ".join(["python", *sys.argv]),
@@ -146,6 +177,7 @@ def main() -> None:
         ("history_s", "best-so-far plot (server's SVG)"),
         ("history_interactive_s", "best-so-far plot (plotly, interactive)"),
         ("all_parts_s", "every part (text and data; figures may still be drawing)"),
+        ("live_latency_s", "live update: a trial told by another writer, until its row is shown"),
     ):
         xs = times[key]
         lines.append(f"| {label} | {statistics.median(xs):.2f} | {min(xs):.2f} | {max(xs):.2f} |")  # type: ignore[arg-type]

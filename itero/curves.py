@@ -30,10 +30,13 @@ positive losses (perplexity, RMSE, cross-entropy), of minus negative ones (negat
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from itero.trial import FrozenTrial, TrialState
 
 MIN_PAIRS = 5
 OUTLIER = 10.0
@@ -138,4 +141,71 @@ def log_scale(values: Sequence[float] | np.ndarray) -> Callable[[np.ndarray], np
     return lambda a: a
 
 
-__all__ = ["MIN_PAIRS", "OUTLIER", "Fit", "Prediction", "expected_improvements", "fit", "log_scale"]
+def _scales(values: np.ndarray) -> tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]:
+    """``log_scale``'s transform for ``values`` and its inverse."""
+    v = values[np.isfinite(values)]
+    if len(v) and (v > 0).all():
+        return np.log, np.exp
+    if len(v) and (v < 0).all():
+        return (lambda a: -np.log(-a)), (lambda a: -np.exp(-a))
+    return (lambda a: a), (lambda a: a)
+
+
+def predicted_finals(
+    trials: Sequence[FrozenTrial], metric: str, maximize: bool, level: float = 0.8
+) -> tuple[int, dict[int, tuple[float, float, float]]] | None:
+    """``(final step, {trial id: (mean, low, high)})``: where each trial that ended or paused before the final step
+    (the furthest step a COMPLETE trial reported ``metric`` at) would have ended, predicted from its last value by
+    the line fitted on the COMPLETE trials' (value there, final value) pairs, on ``log_scale``, with the central
+    ``level`` interval. None when no trial completed; trials whose step has too few pairs are left out.
+    """
+    sign = -1.0 if maximize else 1.0
+    done = [t for t in trials if t.state == TrialState.COMPLETE and any(metric in r for r in t.reports.values())]
+    if not done:
+        return None
+    final_step = max(s for t in done for s, r in t.reports.items() if metric in r)
+    finals = {
+        t.id: sign * float(t.reports[final_step][metric]) for t in done if metric in t.reports.get(final_step, {})
+    }
+    forward, inverse = _scales(np.array(list(finals.values()), dtype=float))
+    by_step: dict[int, list[FrozenTrial]] = {}
+    for t in trials:
+        if t.id in finals or t.state == TrialState.FAILED:
+            continue
+        steps = [s for s, r in t.reports.items() if metric in r and s < final_step]
+        if steps:
+            by_step.setdefault(max(steps), []).append(t)
+    out: dict[int, tuple[float, float, float]] = {}
+    for step, group in by_step.items():
+        pairs = np.array(
+            [
+                (sign * float(d.reports[step][metric]), finals[d.id])
+                for d in done
+                if d.id in finals and metric in d.reports.get(step, {})
+            ],
+            dtype=float,
+        ).reshape(-1, 2)
+        with np.errstate(all="ignore"):
+            model = fit(forward(pairs[:, 0]), forward(pairs[:, 1]))
+            if model is None:
+                continue
+            lo_off, hi_off = Prediction(0.0, model.errors).interval(level)  # the same offsets for every trial
+            early = forward(np.array([sign * float(t.reports[step][metric]) for t in group]))
+            mean = model.intercept + model.slope * np.minimum(early, model.x_max)
+            values = sign * inverse(np.stack([mean, mean + lo_off, mean + hi_off]))
+        for t, (m, a, b) in zip(group, values.T, strict=True):
+            if math.isfinite(m) and math.isfinite(a) and math.isfinite(b):
+                out[t.id] = (float(m), float(min(a, b)), float(max(a, b)))
+    return final_step, out
+
+
+__all__ = [
+    "MIN_PAIRS",
+    "OUTLIER",
+    "Fit",
+    "Prediction",
+    "expected_improvements",
+    "fit",
+    "log_scale",
+    "predicted_finals",
+]

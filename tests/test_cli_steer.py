@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import getpass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner, Result
@@ -139,3 +140,60 @@ def test_notes_and_tags_show_on_the_trial_and_in_the_table(url: str) -> None:
     assert "(the latest 2; --actions 0 shows all)" in result.stdout and "enqueue trial 0" not in result.stdout
     assert invoke("trial", "note", "s", "0", "", "--storage", url).exit_code == 0
     assert itero.load_study("s", storage=url).trials[0].note == ""
+
+
+def _suggest(trial: Any) -> float:
+    lr = trial.suggest_float("lr", 1e-4, 1.0, log=True)
+    return lr + trial.suggest_int("width", 16, 512) + (trial.suggest_categorical("opt", ["sgd", "adam"]) == "sgd")
+
+
+def test_narrow_narrows_pins_resets_and_shows_in_itero_show(url: str) -> None:
+    study = itero.load_study("s", storage=url)
+    study.optimize(_suggest, n_trials=2, show_progress=False)
+    lr = {"type": "float", "low": 1e-4, "high": 1.0, "log": True, "step": None}
+    paused, _ = study.store.create_trial(study.id, params={"lr": 0.5}, distributions={"lr": lr})
+    study.store.write_trial(study.id, TrialWrite(paused, state="PAUSED", step=1))
+    result = invoke("narrow", "s", "lr", "--low", "0.001", "--high", "0.1", "--storage", url, "--who", "ana")
+    assert result.exit_code == 0, result.output
+    assert "narrowed lr of 's': float[0.0001, 1.0, log] -> float[0.001, 0.1, log]; workers apply it from their" in (
+        result.stdout
+    )
+    assert "retired trials 2 (paused or waiting, outside it)" in result.stdout
+    assert invoke("narrow", "s", "opt", "--choices", "adam", "--storage", url).exit_code == 0
+    result = invoke("narrow", "s", "width", "--value", "64", "--storage", url)
+    assert result.exit_code == 0 and "narrowed width of 's': int[16, 512] -> pinned to 64" in result.stdout
+    result = invoke("show", "s", "--storage", url)
+    assert result.exit_code == 0, result.output
+    assert "narrowed   lr: float[0.001, 0.1, log] (of float[0.0001, 1.0, log]), by ana" in result.stdout
+    assert "opt: categorical['adam'] (of categorical['sgd', 'adam'])" in result.stdout
+    assert "ana  narrow lr: float[0.0001, 1.0, log] -> float[0.001, 0.1, log] (retired paused or waiting trials 2)" in (
+        result.stdout
+    )
+    result = invoke("narrow", "s", "width", "--reset", "--storage", url)
+    assert result.exit_code == 0 and "widened width of 's': pinned to 64 -> int[16, 512]" in result.stdout
+    assert list(itero.load_study("s", storage=url).narrowed) == ["lr", "opt"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["lr", "--low", "abc"], "--low: expected a number such as 0.001, got 'abc'"),
+        (["lr", "--reset", "--high", "1"], "--reset undoes the narrow of 'lr': give it without --high"),
+        (["lr", "--choices", "[1"], "--choices: not a valid JSON list (Expecting"),
+        (["lr", "--low", "2"], "narrow: lr: low=2.0 is outside float[0.0001, 1.0, log], the range the study searches"),
+        (["opt", "--choices", "sgd,rmsprop"], "narrow: opt: ['rmsprop'] not among its choices ['sgd', 'adam']"),
+        (["lr"], "narrow: give one of low/high, choices or value for 'lr'"),
+        (["lr", "--reset"], "widen: parameter 'lr' of study 's' is not narrowed (narrowed ones: none)"),
+    ],
+)
+def test_bad_narrows_exit_2_naming_the_option_or_the_value(url: str, args: list[str], message: str) -> None:
+    itero.load_study("s", storage=url).optimize(_suggest, n_trials=1, show_progress=False)
+    assert message in _error(invoke("narrow", "s", *args, "--storage", url))
+    assert itero.load_study("s", storage=url).actions() == []
+
+
+def test_a_narrow_of_a_parameter_not_suggested_yet_warns_on_stderr(url: str) -> None:
+    result = invoke("narrow", "s", "lr", "--low", "1", "--high", "4", "--storage", url)
+    assert result.exit_code == 0, result.output
+    assert "warning: narrow: no trial of study 's' has suggested 'lr' yet" in result.stderr
+    assert "narrowed lr of 's': not suggested yet -> [1, 4]" in result.stdout

@@ -28,6 +28,17 @@ def trivial(trial: itero.Trial) -> float:
     return x * x
 
 
+def meet(trial: itero.Trial) -> float:
+    """``trivial``, but each trial waits (up to 60 s) until two worker processes have started one: a worker
+    process that starts first cannot take every trial before the other one is up."""
+    folder = Path(os.environ["ITERO_TEST_MEET"])
+    (folder / str(os.getpid())).touch()
+    deadline = time.monotonic() + 60
+    while len(list(folder.iterdir())) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return trivial(trial)
+
+
 def slow(trial: itero.Trial) -> None:
     x = trial.suggest_float("x", 0.0, 1.0)
     for step in trial.steps(max_steps=100):
@@ -48,10 +59,14 @@ def _peer_pids(study: itero.Study) -> set[int]:
 # ------------------------------------------------------------------------------------------- local GPUs
 def test_each_local_worker_gets_its_own_devices(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5,7,9")  # a fake device list: nothing here touches CUDA
+    (tmp_path / "meet").mkdir()
+    monkeypatch.setenv("ITERO_TEST_MEET", str(tmp_path / "meet"))
     study = _study(tmp_path, "gpus")
-    study.optimize(trivial, n_trials=12, n_jobs=2, gpus_per_trial=2, show_progress=False)
-    seen = {t.user_attrs["devices"] for t in study.trials}
-    assert seen == {"3,5", "7,9"}
+    study.optimize(meet, n_trials=12, n_jobs=2, gpus_per_trial=2, show_progress=False)
+    by_pid: dict[int, set[str]] = {}
+    for t in study.trials:
+        by_pid.setdefault(t.user_attrs["pid"], set()).add(t.user_attrs["devices"])
+    assert sorted(map(sorted, by_pid.values())) == [["3,5"], ["7,9"]]  # two workers, each with its own pair
     with pytest.raises(ConfigError, match=r"gpus_per_trial=2 with n_jobs=3 needs 6 GPU\(s\); this machine shows 4"):
         study.optimize(trivial, n_trials=1, n_jobs=3, gpus_per_trial=2, show_progress=False)
 

@@ -97,3 +97,31 @@ def test_expected_improvement_by_hand() -> None:
     assert got == pytest.approx([(2 + 1 + 0) / 3, 0.0, (6 + 5 + 3) / 3])
     prediction = curves.Prediction(mean=2.0, errors=tuple(errors))
     assert prediction.expected_improvement(3.0) == pytest.approx(1.0)
+
+
+def test_predicted_finals_follow_the_completed_curves():
+    """Completed trials end at half their value at step 3 (times a small noise); a trial stopped at step 3 is
+    predicted to end near half its value there, with an interval around it; complete and failed trials are not
+    predicted, and a maximised metric is handled as its negation."""
+    from itero.curves import predicted_finals
+    from itero.trial import FrozenTrial, TrialState
+
+    rng = np.random.default_rng(0)
+
+    def trial(i: int, state: TrialState, reports: dict[int, float]) -> FrozenTrial:
+        return FrozenTrial(id=i, number=i, state=state, reports={s: {"loss": v} for s, v in reports.items()})
+
+    trials = []
+    for i in range(30):
+        early = float(rng.uniform(1.0, 4.0))
+        trials.append(trial(i, TrialState.COMPLETE, {3: early, 9: early / 2 * float(rng.uniform(0.98, 1.02))}))
+    trials.append(trial(30, TrialState.PRUNED, {1: 5.0, 3: 2.0}))
+    trials.append(trial(31, TrialState.FAILED, {3: 2.0}))
+    final_step, out = predicted_finals(trials, "loss", maximize=False)
+    assert final_step == 9 and set(out) == {30}
+    mean, low, high = out[30]
+    assert mean == pytest.approx(1.0, rel=0.03) and low < mean < high and high - low < 0.1
+    flipped = [trial(t.id, t.state, {s: -r["loss"] for s, r in t.reports.items()}) for t in trials]
+    mean_max = predicted_finals(flipped, "loss", maximize=True)[1][30][0]  # type: ignore[index]
+    assert mean_max == pytest.approx(-mean, rel=1e-9)
+    assert predicted_finals(trials[30:], "loss", maximize=False) is None  # nothing completed

@@ -231,6 +231,14 @@ def test_writes_with_the_token_are_done_and_recorded_with_its_label(writer: Test
     shown = writer.get(api(study, "/actions")).json()["html"]
     no_raw_xss(shown)
     assert "ana" in shown and "enqueue" in shown
+    r = writer.post(api(study, "/narrow"), json={"name": "lr", "low": 0.01, "high": 0.1}, headers=auth)
+    assert r.status_code == 200 and r.json()["action"].startswith("narrow lr"), r.text
+    assert study.narrowed["lr"].who == "ana"
+    assert "Narrowed mid-study" in writer.get(api(study, "/sections/summary")).json()["html"]
+    r = writer.post(api(study, "/narrow"), json={"name": "lr", "low": 0.5, "high": 0.1}, headers=auth)
+    assert r.status_code == 400 and "0.5" in r.json()["error"], r.text
+    assert writer.post(api(study, "/narrow"), json={"name": "lr", "reset": True}, headers=auth).status_code == 200
+    assert "lr" not in study.narrowed
     # Bad input: the message names what is wrong.
     r = writer.post(api(study, "/enqueue"), json={"params": []}, headers=auth)
     assert r.status_code == 400 and '"params" must be a non-empty JSON object' in r.json()["error"]
@@ -314,3 +322,14 @@ def test_the_best_so_far_preview_is_an_svg_of_the_figure():
     assert svg.count("<circle") == 3 and svg.count("<polyline") == 1
     no_raw_xss(svg)
     assert svg_preview(go.Figure()) == ""
+
+
+def test_a_study_deleted_while_the_page_is_open_is_a_404(tmp_path):
+    url = f"sqlite:///{tmp_path / 'd.db'}"
+    itero.create_study("gone", storage=url, objectives={"loss": "minimize"})
+    with TestClient(create_app(url)) as client:
+        assert client.get("/api/studies/gone/version").status_code == 200
+        itero.delete_study("gone", storage=url)
+        r = client.get("/api/studies/gone/version")
+        assert r.status_code == 404 and "no study named 'gone'" in r.json()["error"]
+        assert client.get("/api/studies").json()["html"].count("gone") == 0

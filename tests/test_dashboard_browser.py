@@ -106,13 +106,21 @@ def open_page(browser: object, url: str) -> tuple[object, list[str], list[str]]:
     return page, errors, requests
 
 
+def draw_every_figure(page: object) -> None:
+    """Scroll each figure into view (figures are drawn when on screen) and wait until all are drawn."""
+    plots = page.locator("div.plot")  # type: ignore[attr-defined]
+    for i in range(plots.count()):
+        plots.nth(i).scroll_into_view_if_needed()
+    page.wait_for_selector("div.plot:not(.js-plotly-plot)", state="detached", timeout=30_000)  # type: ignore[attr-defined]
+
+
 def test_pages_load_draw_every_figure_and_stay_inside_the_app(served, browser, tmp_path: Path):
     base, _, _ = served
     study_url = f"{base}/studies/{quote(NAME, safe='')}"
     for url, what in [(base + "/", "studies"), (study_url, "study"), (study_url + "/trials/3", "trial")]:
         page, errors, requests = open_page(browser, url)
         expected = page.locator("div.plot").count()
-        page.wait_for_selector("div.plot:not(.js-plotly-plot)", state="detached", timeout=20_000)
+        draw_every_figure(page)
         page.wait_for_timeout(300)
         assert page.locator("div.plot .main-svg").count() >= expected
         assert page.locator("text=WebGL is not supported").count() == 0  # parallel coordinates drew
@@ -160,5 +168,23 @@ def test_an_enqueue_from_the_page_is_run_by_a_worker(served, browser):
     assert ran.params == {"lr": 0.0123, "kind": "b"} and ran.state.value == "COMPLETE"
     assert [(a.who, a.kind) for a in study.actions()] == [("tester", "enqueue")]
     page.wait_for_selector("#actions td:has-text('tester')", timeout=5_000)
+    assert not errors, errors
+    page.close()
+
+
+def test_a_narrow_from_the_page_holds_for_the_next_trials(served, browser):
+    base, url, folder = served
+    page, errors, _ = open_page(browser, f"{base}/studies/{quote(NAME, safe='')}")
+    page.on("dialog", lambda d: d.accept(TOKEN))
+    page.select_option("#narrow-form select[name=name]", "lr")
+    page.fill("#narrow-form input[name=low]", "0.01")
+    page.fill("#narrow-form input[name=high]", "0.02")
+    page.click("#narrow-form button[type=submit]")
+    page.wait_for_selector("#toast.show", timeout=5_000)
+    assert "narrow lr" in page.locator("#toast").inner_text() and "(as tester)" in page.locator("#toast").inner_text()
+    before = len(itero.load_study(NAME, storage=url).trials)
+    work(folder, url, 3)
+    after = itero.load_study(NAME, storage=url).trials[before:]
+    assert len(after) == 3 and all(0.01 <= t.params["lr"] <= 0.02 for t in after)
     assert not errors, errors
     page.close()

@@ -58,3 +58,20 @@ def test_nothing_to_draw_is_said(tmp_path):
     empty = itero.create_study("empty", storage="sqlite://", objectives={"acc": "maximize"})
     for f in (itero.plot.slices, itero.plot.contour, itero.plot.empirical_distribution):
         assert "No trial has completed yet" in f(empty).layout.annotations[0].text
+
+
+def test_parallel_coordinates_of_many_trials_draw_a_sample_and_say_so():
+    from itero.plot import _params
+    from itero.plot._data import Snapshot
+    from itero.trial import FrozenTrial, TrialState
+
+    trials = [
+        FrozenTrial(id=i, number=i, state=TrialState.COMPLETE, params={"x": float(i), "y": float(i % 7)},
+                    metrics={"loss": float((i * 37) % 5000)})
+        for i in range(5000)
+    ]  # fmt: skip
+    fig = _params.parallel_figure(Snapshot("s", {"loss": "minimize"}, trials, trials, [], []))
+    losses = fig.data[0].dimensions[-1]["values"]
+    assert len(losses) == _params.MAX_PARALLEL
+    assert sorted(losses)[: _params.MAX_PARALLEL // 4] == list(range(_params.MAX_PARALLEL // 4))  # the best kept
+    assert "a sample of 2,000 of 5,000" in fig.layout.title.text

@@ -69,7 +69,11 @@ def main() -> None:
                 page = browser.new_page(viewport={"width": 1280, "height": 900})
                 page.goto(address)
                 page.wait_for_selector("[data-src]:not([data-loaded])", state="detached", timeout=30_000)
+                plots = page.locator("div.plot")  # figures are drawn when scrolled into view
+                for i in range(plots.count()):
+                    plots.nth(i).scroll_into_view_if_needed()
                 page.wait_for_selector("div.plot:not(.js-plotly-plot)", state="detached", timeout=30_000)
+                page.evaluate("window.scrollTo(0, 0)")
                 page.wait_for_timeout(800)
                 page.screenshot(path=str(HERE / f"{what}.png"), full_page=what != "study")
                 if what == "study":

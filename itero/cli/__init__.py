@@ -6,6 +6,7 @@
     itero enqueue STUDY -p lr=0.01     # queue a configuration: the next free worker runs it first
     itero trial stop|pause|resume STUDY N   # steer trial N by hand (a running one at its next report)
     itero trial note STUDY N "text"    # mark trial N: a note; `itero trial tag|untag STUDY N TAG...` for tags
+    itero narrow STUDY lr --high 0.1   # narrow a range (--choices a,b; pin: --value V; undo: --reset) mid-study
     itero ls [--storage URL]           # studies with trials per state and best value
     itero show STUDY [--limit N]       # a study's settings, totals (energy, CO2), data versions, actions, trials
     itero show STUDY --trial N         # one trial in full, with the traceback of a failure, its note and tags
@@ -39,7 +40,7 @@ from itero.cli._inspect import best, list_studies, show
 from itero.cli._manage import collect, export_model, remove
 from itero.cli._report import report
 from itero.cli._run import run, tasks
-from itero.cli._steer import enqueue, trial_app
+from itero.cli._steer import enqueue, narrow, trial_app
 from itero.cli._worker import worker
 
 app = typer.Typer(
@@ -53,6 +54,7 @@ app.command()(run)
 app.command()(tasks)
 app.command()(worker)
 app.command()(enqueue)
+app.command()(narrow)
 app.add_typer(trial_app, name="trial")
 app.command("ls")(list_studies)
 app.command()(show)

@@ -103,6 +103,7 @@ def show(
         data = render.datasets_lines(study.data_versions(), study.data_warnings())
         envs = study.environments()
         done = study.actions(limit=actions or None)
+        narrowed = study.narrowed
     lines = [
         f"study      {study.name}   (storage {storage})",
         f"objectives {render.fmt_objectives(study.directions)}",
@@ -113,6 +114,7 @@ def show(
         lines.append(f"fixed      {render.fmt_params(config['params'])}")
     if config.get("space"):
         lines.append(f"space      {', '.join(config['space'])} (overridden)")
+    lines += [f"{'narrowed' if i == 0 else '':<10} {n}: {w.describe()}" for i, (n, w) in enumerate(narrowed.items())]
     lines += [f"created    {render.fmt_time(created_at)}", f"totals     {render.totals_text(totals)}"]
     if budget.limited:
         lines.append(f"budget     {budget.describe()} (the study's, shared by every worker)")

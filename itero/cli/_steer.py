@@ -10,11 +10,14 @@ sees a stop or pause at its next report; every action is recorded with who took 
     itero trial resume STUDY 7           # PAUSED: the next free worker resumes it first
     itero trial note STUDY 7 "diverged after the warm-up"
     itero trial tag STUDY 7 baseline     # untag to remove
+    itero narrow STUDY lr --low 1e-3 --high 0.1    # or --choices adam,sgd, or --value 256 (pin)
+    itero narrow STUDY lr --reset        # undo: the study's own range again
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -90,6 +93,73 @@ def parse_value(raw: str) -> Any:
         return json.loads(raw)
     except json.JSONDecodeError:
         return raw
+
+
+def narrow(
+    study_name: StudyArgument,
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The parameter's name.", show_default=False)],
+    low: Annotated[str | None, typer.Option("--low", metavar="X", help="The range's new low end.")] = None,
+    high: Annotated[str | None, typer.Option("--high", metavar="Y", help="The range's new high end.")] = None,
+    choices: Annotated[
+        str | None,
+        typer.Option("--choices", metavar="A,B,...", help="A subset of its choices, by commas (or a JSON list)."),
+    ] = None,
+    value: Annotated[
+        str | None, typer.Option("--value", metavar="V", help="Pin it to this value (JSON when it parses, else text).")
+    ] = None,
+    reset: Annotated[bool, typer.Option("--reset", help="Undo its narrow: the study's own range again.")] = False,
+    storage: StorageOption = DEFAULT_STORAGE,
+    who: WhoOption = None,
+) -> None:
+    """Narrow a parameter's range, keep a subset of its choices, or pin it, mid-study: every worker applies it from
+    its next proposal; paused and waiting trials outside it are retired (finished ones keep their results)."""
+    given = {"--low": low, "--high": high, "--choices": choices, "--value": value}
+    if reset and any(v is not None for v in given.values()):
+        fail(f"--reset undoes the narrow of {name!r}: give it without {', '.join(k for k, v in given.items() if v)}")
+    bounds = {"low": _bound("--low", low), "high": _bound("--high", high)}
+    listed = None if choices is None else parse_choices(choices)
+    study = load(study_name, storage)
+    with user_errors(), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if reset:
+            record = study.widen(name, who=who)
+        else:
+            pin = None if value is None else parse_value(value)
+            record = study.narrow(name, **bounds, choices=listed, value=pin, who=who)
+    for w in caught:
+        typer.echo(f"warning: {w.message}", err=True)
+    d = record.details
+    said = "widened" if reset else "narrowed"
+    text = f"{said} {name} of {study.name!r}: {d['old']} -> {d['new']}; workers apply it from their next proposal"
+    if d.get("retired"):
+        text += f"\nretired trials {', '.join(map(str, d['retired']))} (paused or waiting, outside it)"
+    out().print(Text(text))
+
+
+def _bound(option: str, raw: str | None) -> float | None:
+    if raw is None:
+        return None
+    parsed = parse_value(raw)
+    if isinstance(parsed, bool) or not isinstance(parsed, (int, float)):
+        fail(f"{option}: expected a number such as 0.001, got {raw!r}")
+    return parsed
+
+
+def parse_choices(raw: str) -> list[Any]:
+    """``--choices``: a JSON list, else values separated by commas, each JSON when it parses.
+
+    >>> parse_choices("adam,sgd"), parse_choices("16, 32"), parse_choices('["a,b", null]')
+    (['adam', 'sgd'], [16, 32], ['a,b', None])
+    """
+    if raw.strip().startswith("["):
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            fail(f"--choices: not a valid JSON list ({exc.msg}, column {exc.colno}): {raw!r}")
+        if not isinstance(data, list):
+            fail(f"--choices: expected a list such as adam,sgd, got {raw!r}")
+        return data
+    return [parse_value(part.strip()) for part in raw.split(",")]
 
 
 trial_app = typer.Typer(
@@ -183,4 +253,4 @@ def _mark(study_name: str, storage: str, number: int, tags: list[str], who: str 
     out().print(Text(f"tags of trial {number} of {study.name!r}: {', '.join(now) or 'none'}"))
 
 
-__all__ = ["enqueue", "parse_params", "parse_value", "trial_app"]
+__all__ = ["enqueue", "narrow", "parse_choices", "parse_params", "parse_value", "trial_app"]

@@ -7,9 +7,10 @@ and the CLI, with the token's label as who made the change.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from itero.dashboard import _views as views
 from itero.dashboard._security import SECURITY_HEADERS, WriteRefused, check_write
 from itero.dashboard._state import Board
 from itero.exceptions import IteroError, StudyNotFoundError
+from itero.report._html import CSS as REPORT_CSS
 from itero.report._html import Figures
 from itero.store import Store
 from itero.study import Study, best_trials
@@ -115,26 +117,29 @@ def create_app(
         return html(pages.trial_page(study, t.number, writable))
 
     def static(request: Request) -> Response:
-        entry = STATIC_FILES.get(request.path_params["file"])
+        name = request.path_params["file"]
+        entry = STATIC_FILES.get(name)
         if entry is None:
             return _error(request, 404, "no such file")
         path, media = entry
-        return FileResponse(path(), media_type=media, headers={"Cache-Control": "max-age=3600"})
+        headers = {**SECURITY_HEADERS, "Cache-Control": "max-age=3600"}
+        if name == "dashboard.css":  # the report's stylesheet, then the dashboard's own rules
+            return Response(REPORT_CSS + path().read_text(encoding="utf-8"), media_type=media, headers=headers)
+        return FileResponse(path(), media_type=media, headers=headers)
 
     # ------------------------------------------------------------------ parts
     def studies(request: Request) -> Response:
         counts = board.store.state_counts()
         ids = {rec.name: rec.id for rec in board.store.list_studies()}
-        summaries, activity = [], {}
+        rows = []
         for name in ids:
 
-            def build(st: Study) -> tuple[Any, float | None]:
-                return _summary(st, counts.get(ids[st.name], {})), _last(st)
+            def build(st: Study) -> pages.StudyRow:
+                return pages.StudyRow(_summary(st, counts.get(ids[st.name], {})), _last(st), st.totals())
 
-            (summary, last), _ = board.cached(name, ("summary",), build)
-            summaries.append(summary)
-            activity[name] = last
-        return data({"html": pages.studies_table(summaries, activity), "figures": {}})
+            row, _ = board.cached(name, ("summary",), build, slow=True)
+            rows.append(row)
+        return data({"html": pages.studies_table(rows), "figures": {}})
 
     def studies_version(request: Request) -> Response:
         return data({"version": ";".join(f"{n}:{board.version(n)}" for n in board.names())})
@@ -147,28 +152,29 @@ def create_app(
         if sid not in views.SECTION_IDS:
             raise LookupError(f"no section {sid!r}; the sections are {', '.join(views.SECTION_IDS)}")
         name = request.path_params["name"]
-        ctx, v = board.cached(name, ("context",), views.context)
-        text, _ = board.cached(name, ("section", sid, v), lambda _: views.render_section(ctx, sid), track=False)
+        ctx, v = board.cached(name, ("context",), views.context, slow=True)
+        text, _ = board.cached(
+            name, ("section", sid, v), lambda _: views.render_section(ctx, sid), slow=True, track=False
+        )
         return raw_json(f'{{"version":{v},{text[1:]}')
 
     def trials(request: Request) -> Response:
-        name = request.path_params["name"]
-        ctx, v = board.cached(name, ("context",), views.context)
-        q = views.TableQuery.parse(dict(request.query_params), ctx.snap)
-        part, _ = board.cached(name, ("table", q, v), lambda _: views.table_page(ctx, q), track=False)
+        study = study_of(request)
+        q = views.TableQuery.parse(dict(request.query_params), list(study.directions))
+        part, v = board.cached(study.name, ("table", q), lambda st: views.table_page(views.table_snapshot(st), q))
         return data({"version": v, **part})
 
     def trial(request: Request) -> Response:
         study = study_of(request)
-        t = trial_of(study, request)
+        number = trial_of(study, request).number
 
-        def build(_: Study) -> str:
+        def build(st: Study) -> str:
             figures = Figures()
-            body = pages.trial_fragment(study, t, figures)
+            body = pages.trial_fragment(st, trial_of(st, request), figures)
             figs = ",".join(f"{json.dumps(fid)}:{text}" for fid, text in figures.items)
             return f'{{"html":{json.dumps(body)},"figures":{{{figs}}}}}'
 
-        text, v = board.cached(study.name, ("trial", t.number), build)
+        text, v = board.cached(study.name, ("trial", number), build, slow=True)
         return raw_json(f'{{"version":{v},{text[1:]}')
 
     def actions(request: Request) -> Response:
@@ -208,6 +214,15 @@ def create_app(
         if bad:
             raise ValueError(f"enqueue: {bad[0]!r} is not a finite number")
         return {"number": study.enqueue(params, who=who)}
+
+    def narrow(study: Study, request: Request, body: dict[str, Any], who: str) -> dict[str, Any]:
+        name = body.get("name")
+        if not isinstance(name, str) or not name:
+            raise ValueError('narrow: "name" must be the name of a parameter')
+        if body.get("reset"):
+            return {"action": study.widen(name, who=who).describe()}
+        given = {k: body[k] for k in ("low", "high", "choices", "value") if body.get(k) is not None}
+        return {"action": study.narrow(name, **given, who=who).describe()}
 
     def act_on_trial(study: Study, request: Request, body: dict[str, Any], who: str) -> dict[str, Any]:
         number = request.path_params["number"]
@@ -253,11 +268,22 @@ def create_app(
         Route("/api/studies/{name:path}/trials", page(trials)),
         Route("/api/studies/{name:path}/actions", page(actions)),
         Route("/api/studies/{name:path}/enqueue", write(enqueue), methods=["POST"]),
+        Route("/api/studies/{name:path}/narrow", write(narrow), methods=["POST"]),
         Route("/studies/{name:path}/trials/{number:int}", page(trial_home)),
         Route("/studies/{name:path}", page(study_home)),
     ]
     hosts = allowed_hosts if allowed_hosts is not None else ["127.0.0.1", "localhost", "::1", "testserver"]
-    app = Starlette(routes=routes, middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=hosts)])
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            board.dispose()
+
+    app = Starlette(
+        routes=routes, middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=hosts)], lifespan=lifespan
+    )
     app.state.board = board
     return app
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import NamedTuple
 from urllib.parse import quote
 
 from itero.dashboard._views import SECTIONS, study_url, trial_url
@@ -17,7 +18,7 @@ from itero.report._format import esc
 from itero.report._html import Figures, badge, card, kv, table
 from itero.report._provenance import environment_html
 from itero.store import ActionRecord, TrialRunRecord
-from itero.study import Study, StudySummary
+from itero.study import Study, StudySummary, StudyTotals
 from itero.trial import FrozenTrial
 
 #: The most metrics a trial page draws a learning curve for.
@@ -56,14 +57,22 @@ def studies_page(writable: bool) -> str:
     return layout("Studies", body, attrs='data-poll="/api/studies/version"', writable=writable)
 
 
-def studies_table(summaries: Sequence[StudySummary], activity: dict[str, float | None]) -> str:
-    if not summaries:
+class StudyRow(NamedTuple):
+    """One line of the studies list: the study's summary, when a trial last started or ended, its totals."""
+
+    summary: StudySummary
+    last_activity: float | None
+    totals: StudyTotals
+
+
+def studies_table(rows: Sequence[StudyRow]) -> str:
+    if not rows:
         return (
             '<p class="empty">This store has no study yet. Start one with <code>itero run study.yaml</code> or '
             "<code>itero.create_study(...)</code>.</p>"
         )
-    rows = []
-    for s in summaries:
+    cells = []
+    for s, last, totals in rows:
         states = " ".join(badge(k, f"{k.lower()} {n:,}") for k, n in sorted(s.counts.items()) if n)
         if len(s.directions) > 1:
             best = f"{len(s.best):,} on the Pareto front" if s.best else "-"
@@ -72,19 +81,20 @@ def studies_table(summaries: Sequence[StudySummary], activity: dict[str, float |
             best = f"{esc(m)} = {esc(f.number(s.best[0].metrics.get(m)))} (#{s.best[0].number})"
         else:
             best = "-"
-        rows.append(
+        cost = f"{totals.steps:,} steps · {f.energy(totals.energy_j)} · {f.co2(totals.co2_g)} CO₂e"
+        cells.append(
             [
                 f'<a href="{esc(study_url(s.name))}">{esc(s.name)}</a>',
                 ", ".join(f"{esc(m)} ({esc(d)})" for m, d in s.directions.items()),
                 states or "none yet",
                 best,
-                esc(f"{sum(s.counts.values()):,}"),
-                esc(f.when(activity.get(s.name))),
+                esc(cost),
+                esc(f.when(last)),
                 esc(f.when(s.created_at)),
             ]
         )
-    header = ["study", "objectives", "trials", "best", "total", "last activity", "created"]
-    return table(header, rows, [False, False, False, False, True, False, False])
+    header = ["study", "objectives", "trials", "best", "cost", "last activity", "created"]
+    return table(header, cells)
 
 
 # ---------------------------------------------------------------------------------------------- study
@@ -101,6 +111,7 @@ def study_page(study: Study, writable: bool) -> str:
             parts.append(_trials_section(study, base))
     if writable:
         parts.append(_enqueue_section(study))
+        parts.append(_narrow_section(study))
     parts.append(
         f'<section id="actions"><h2>Actions</h2><div data-src="{esc(base)}/actions"><p class="note">Loading…</p>'
         "</div></section>"
@@ -141,6 +152,22 @@ def _enqueue_section(study: Study) -> str:
         '<form id="enqueue-form" class="write-form" data-action="enqueue">'
         f'<textarea name="params" rows="3" placeholder="{{{hint}}}" spellcheck="false"></textarea>'
         '<button type="submit">Enqueue</button></form></section>'
+    )
+
+
+def _narrow_section(study: Study) -> str:
+    known = sorted({k for t in study.history.trials[-200:] for k in t.params} | set(study.narrowed))
+    options = "".join(f'<option value="{esc(k)}">{esc(k)}</option>' for k in known)
+    return (
+        '<section id="narrow"><h2>Narrow or pin a parameter</h2>'
+        '<p class="note">Proposals from now on stay inside; paused and waiting trials outside are retired; finished '
+        "trials keep their results. Give low and/or high, or choices (comma-separated), or one value to pin; "
+        "<em>reset</em> searches the earlier range again.</p>"
+        '<form id="narrow-form" class="write-form" data-action="narrow">'
+        f'<select name="name">{options}</select>'
+        '<input name="low" placeholder="low" size="8"><input name="high" placeholder="high" size="8">'
+        '<input name="choices" placeholder="choices: a,b" size="14"><input name="value" placeholder="pin to" size="8">'
+        '<button type="submit">Narrow</button><button type="button" data-reset="1">Reset</button></form></section>'
     )
 
 

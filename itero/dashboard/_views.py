@@ -110,9 +110,9 @@ class TableQuery:
     per_page: int = PER_PAGE
 
     @classmethod
-    def parse(cls, args: dict[str, str], snap: Snapshot) -> TableQuery:
+    def parse(cls, args: dict[str, str], objectives: list[str]) -> TableQuery:
         """From the query string; raises ``ValueError`` naming the key, the value and what is allowed."""
-        sorts = ["rank", *SORTS, *snap.objectives]
+        sorts = ["rank", *SORTS, *objectives]
         sort = args.get("sort", "rank")
         if sort not in sorts:
             raise ValueError(f"sort={sort!r} is not one of {', '.join(sorts)}")
@@ -170,9 +170,17 @@ def select_trials(snap: Snapshot, q: TableQuery) -> list[FrozenTrial]:
     return rows
 
 
-def table_page(ctx: s.Context, q: TableQuery) -> dict[str, Any]:
+def table_snapshot(study: Study) -> Snapshot:
+    """What the trial table needs, read quickly: the trials, the completed ones and (several objectives) the Pareto
+    front — no runs, no figures."""
+    history = study.history
+    completed = list(history.completed())
+    front = study.pareto_front() if len(study.directions) > 1 and completed else []
+    return Snapshot(study.name, dict(study.directions), list(history.trials), completed, front)
+
+
+def table_page(snap: Snapshot, q: TableQuery) -> dict[str, Any]:
     """``{"html", "total", "page", "pages"}``: one page of the trial table."""
-    snap = ctx.snap
     rows = select_trials(snap, q)
     pages = max(1, -(-len(rows) // q.per_page))
     page = min(q.page, pages)
@@ -194,5 +202,6 @@ __all__ = [
     "select_trials",
     "study_url",
     "table_page",
+    "table_snapshot",
     "trial_url",
 ]

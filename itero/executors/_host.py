@@ -19,7 +19,17 @@ from itero.executors._context import RunContext
 from itero.executors._cost import CostMeter
 from itero.executors._warm import donors
 from itero.executors._work import grant_step
-from itero.space import CategoricalDistribution, Distribution, FloatDistribution, IntDistribution, apply_override
+from itero.space import (
+    CategoricalDistribution,
+    Distribution,
+    FloatDistribution,
+    IntDistribution,
+    apply_override,
+    describe_distribution,
+    is_active,
+    narrow_distribution,
+    outside_reason,
+)
 from itero.store import TrialWrite, WarmStart, Written, load_state
 from itero.tracking import DatasetVersion
 from itero.trial import FrozenTrial, TrialState, would_be_best
@@ -95,6 +105,8 @@ class RunHost:
         self.before_step: Callable[[], None] | None = None
         self._kinds: dict[str, tuple[type, int]] = {}  # name -> (distribution type, a completed trial's number)
         self._kinds_seen = (-1, 0)  # (history epoch, completed arrivals read)
+        self._narrowed: dict[str, dict[str, Any]] = {}  # the study's narrowed parameters (study.narrow)
+        self._narrowed_version = 0  # the study's config_version they are of
 
     @property
     def directions(self) -> Mapping[str, str]:
@@ -131,9 +143,30 @@ class RunHost:
         return CostMeter(ctx.clock, ctx.meter, ctx.grams_per_kwh, start_step, energy_before)
 
     def override(self, name: str, dist: Distribution) -> Distribution:
-        """``dist`` narrowed or replaced by the study's ``space``."""
+        """``dist`` narrowed or replaced by the study's ``space``, then cut down to its narrowed range or choices
+        (``study.narrow``) if a person narrowed it."""
         override = self.ctx.space.get(name)
-        return dist if override is None else apply_override(name, dist, override)
+        dist = dist if override is None else apply_override(name, dist, override)
+        entry = self.narrowed().get(name)
+        return dist if entry is None or "value" in entry else narrow_distribution(name, dist, entry)
+
+    def narrowed(self) -> dict[str, dict[str, Any]]:
+        """The parameters a person narrowed or pinned mid-study (``study.narrow``), name -> entry (see
+        ``itero.space.narrow_distribution``). They are reloaded from the study's settings only when its
+        ``config_version`` grew, which the store reads with the budget at each refresh that finds a change and
+        with each new trial: a worker running when a narrow happens applies it from its next proposal, at no
+        cost per trial."""
+        seen = self.ctx.store.config_seen.get(self.ctx.study_id, 0)
+        if seen != self._narrowed_version:
+            stored = self.ctx.store.get_study(self.ctx.study_name).config.get("narrowed", {})
+            self._narrowed = {name: dict(e) for name, e in stored.items() if is_active(e)}
+            self._narrowed_version = seen
+        return self._narrowed
+
+    def outside(self, trial: FrozenTrial) -> str | None:
+        """Why ``trial`` (a PAUSED one about to be resumed) is outside the narrowed space, or None."""
+        narrowed = self.narrowed()
+        return outside_reason(narrowed, trial.params) if narrowed else None
 
     def is_fixed(self, name: str) -> bool:
         """Whether the study fixes ``name`` (``params``): its value needs no storing to be found again."""
@@ -153,6 +186,15 @@ class RunHost:
                 raise SpaceError(
                     f"fixed parameter {name!r}={value!r} is outside its range {dist}; "
                     f"widen the range with space: {{{name}: ...}} or fix another value"
+                )
+            return value, joint
+        pinned = self.narrowed().get(name)
+        if pinned is not None and "value" in pinned:
+            value = pinned["value"]
+            if not dist.contains(value):
+                raise SpaceError(
+                    f"parameter {name!r} is pinned to {value!r} (by {pinned.get('who')}), outside the range it is "
+                    f"suggested with, {describe_distribution(dist)}; pin another value or widen it (study.widen)"
                 )
             return value, joint
         history = ctx.scheduler.sampler_view(ctx.cache.history)

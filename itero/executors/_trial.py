@@ -78,6 +78,7 @@ class Trial:
         self.number = number
         self._params: dict[str, Any] = dict(params or {})
         self._distributions: dict[str, Distribution] = dict(distributions or {})
+        self._earlier = set(self._distributions)  # suggested in an earlier run of the trial (resumed, retried)
         self._tuned: set[str] = set()  # parameters recorded by the objective (record_param), not suggested
         self._fixed: dict[str, Any] = dict(fixed or {})  # values a person enqueued: used when suggested
         self._start_step = start_step
@@ -140,9 +141,13 @@ class Trial:
             raise SpaceError(f"parameter {name!r}: {exc}") from None
         dist = self._host.override(name, dist)
         if name in self._distributions:
-            check_compatible(name, self._distributions[name], dist)
+            # A resumed trial keeps the range it was sampled from, whatever the study's is now (study.narrow).
+            if name not in self._earlier or type(dist) is not type(self._distributions[name]):
+                check_compatible(name, self._distributions[name], dist)
             return self._params[name]
         fresh = name not in self._params
+        if not fresh and self.parent_id is not None and not dist.contains(self._params[name]):
+            fresh = True  # a clone's value outside the range narrowed since its donor ran: sampled instead
         if fresh and name in self._fixed:
             value = _given(name, self._fixed[name], dist)
         elif fresh:

@@ -141,6 +141,11 @@ class Worker:
             action = suggestion.action
             if action == "resume" and suggestion.trial_id is not None:
                 t = history.get(suggestion.trial_id)
+                outside = self._outside(t)
+                if t is not None and outside is not None:  # paused, then a person narrowed the space: retire it
+                    if ctx.store.retire_trial(ctx.study_id, t.id, outside, t.step):
+                        logger.info("Trial %d not resumed: %s", t.number, outside)
+                    continue
                 # A trial is resumed from PAUSED, or from WAITING when a dead worker gave it back; never from
                 # another state, whatever a scheduler suggests.
                 states = ["WAITING"] if t is not None and t.state == TrialState.WAITING else ["PAUSED"]
@@ -248,6 +253,13 @@ class Worker:
             checkpoint_id=donor.checkpoint_id,
             parent_id=donor.id,
         )
+
+    def _outside(self, t: FrozenTrial | None) -> str | None:
+        """Why PAUSED ``t`` is not resumed: it paused after a person narrowed the space it is outside of (those
+        paused before were retired by the narrow). A person's own resume after the narrow wins."""
+        if t is None or t.state != TrialState.PAUSED or t.requested == "resume":
+            return None
+        return self.host.outside(t)
 
     def _resume(self, t: FrozenTrial) -> Trial:
         # Without a checkpoint a trial restarts from step 0 with its own parameters.

@@ -91,6 +91,7 @@ def curves_figure(snap: Snapshot, metric: str | None = None) -> go.Figure | str:
     _add_best(fig, snap, metric, curves, trace)
     _add_events(fig, snap, metric, curves, trace)
     _add_warm_starts(fig, snap, metric, curves, trace)
+    _add_predictions(fig, snap, metric, many, trace)
     all_values = [v for _, vs in curves.values() for v in vs]
     direction = snap.directions.get(metric)
     y_title = label(metric) + (f" ({'higher' if direction == 'maximize' else 'lower'} is better)" if direction else "")
@@ -196,6 +197,38 @@ def _add_events(fig: go.Figure, snap: Snapshot, metric: str, curves: dict[int, A
                     hovertemplate=f"trial #%{{customdata}} {name} at step %{{x}}<br>%{{y:.5g}}<extra></extra>",
                 )
             )
+
+
+def _add_predictions(fig: go.Figure, snap: Snapshot, metric: str, many: bool, trace: Any) -> None:
+    """Where each trial stopped or paused early would have ended (``itero.curves.predicted_finals``: the line the
+    completed trials' curves give, with its 80% interval), at the final step; hidden until clicked when many."""
+    if metric not in snap.directions:
+        return
+    from itero.curves import predicted_finals
+
+    result = predicted_finals(snap.trials, metric, snap.directions[metric] == "maximize", level=0.8)
+    if result is None or not result[1]:
+        return
+    final_step, predicted = result
+    numbers = {t.id: t.number for t in snap.trials}
+    ids = list(predicted)
+    mean = np.array([predicted[i][0] for i in ids])
+    low = np.array([predicted[i][1] for i in ids])
+    high = np.array([predicted[i][2] for i in ids])
+    fig.add_trace(
+        trace(
+            x=np.full(len(ids), float(final_step)),
+            y=mean,
+            mode="markers",
+            name=f"predicted final, 80% interval ({len(ids):,})",
+            marker={"symbol": "diamond-open", "size": 7, "color": "#7f7f7f"},
+            error_y={"type": "data", "array": high - mean, "arrayminus": mean - low, "thickness": 1, "width": 3},
+            customdata=np.stack([[numbers[i] for i in ids], low, high], axis=-1),
+            hovertemplate="trial #%{customdata[0]}: predicted final %{y:.5g}<br>80%: %{customdata[1]:.5g} to "
+            "%{customdata[2]:.5g}<extra></extra>",
+            visible="legendonly" if many else True,
+        )
+    )
 
 
 def _add_warm_starts(fig: go.Figure, snap: Snapshot, metric: str, curves: dict[int, Any], trace: Any) -> None:

@@ -96,6 +96,23 @@ def _dimension(col: ParamColumn, trials: Sequence[FrozenTrial]) -> dict[str, Any
     return dim
 
 
+MAX_PARALLEL = 2_000  # lines drawn by parallel coordinates; beyond, the best quarter of them and a random rest
+
+
+def _sample(trials: list[FrozenTrial], snap: Snapshot) -> list[FrozenTrial]:
+    """At most ``MAX_PARALLEL`` of ``trials``: the best ``MAX_PARALLEL // 4`` on the first objective and a random
+    (fixed seed) sample of the others, in their original order."""
+    if len(trials) <= MAX_PARALLEL:
+        return trials
+    m = snap.objectives[0]
+    ranked = sorted(trials, key=lambda t: (snap.sign(m) * t.metrics[m], t.number))
+    best = ranked[: MAX_PARALLEL // 4]
+    rest = ranked[MAX_PARALLEL // 4 :]
+    picked = np.random.default_rng(0).choice(len(rest), MAX_PARALLEL - len(best), replace=False)
+    keep = {t.id for t in best} | {rest[i].id for i in picked}
+    return [t for t in trials if t.id in keep]
+
+
 def parallel_figure(snap: Snapshot) -> go.Figure | str:
     """The figure, or the reason there is none."""
     done = snap.completed
@@ -105,6 +122,8 @@ def parallel_figure(snap: Snapshot) -> go.Figure | str:
     if not cols:
         return "The completed trials do not differ in any parameter: there is nothing to compare."
     trials = [t for t in done if all(c.name in t.params for c in cols)]
+    complete_rows = len(trials)
+    trials = _sample(trials, snap)
     dims = [_dimension(c, trials) for c in cols]
     for m, d in snap.directions.items():
         values = np.array([t.metrics[m] for t in trials], dtype=float)
@@ -129,8 +148,12 @@ def parallel_figure(snap: Snapshot) -> go.Figure | str:
             unselected={"line": {"opacity": 0.05}},
         )
     )
-    dropped = len(done) - len(trials)
+    dropped = len(done) - complete_rows
     note = f"; {dropped} trials without every parameter left out" if dropped else ""
+    if len(trials) < complete_rows:
+        note += (
+            f"; a sample of {len(trials):,} of {complete_rows:,}: the best {MAX_PARALLEL // 4:,}, the rest at random"
+        )
     fig.update_layout(
         title={"text": f"Parameters and objectives of {len(trials):,} completed trials{note}", "x": 0.01},
         template=TEMPLATE,

@@ -76,6 +76,14 @@ def header(ctx: Context) -> str:
     ]
     if config.get("params"):
         cards.append(card("Fixed parameters", params_text(config["params"]), wide=True))
+    if config.get("space"):
+        cards.append(card("Space overrides", esc(f.shorten(space_text(config["space"]), 200)), wide=True))
+    narrowed = ctx.study.narrowed
+    if narrowed:
+        text = "; ".join(f"{name} {n.describe()}" for name, n in narrowed.items())
+        cards.append(card("Narrowed mid-study", esc(f.shorten(text, 240)), wide=True))
+    if config.get("prior"):
+        cards.append(card("Prior", esc(f.shorten(space_text(config["prior"]), 200)), wide=True))
     if config.get("share_weights"):
         cards.append(card("Shared weights across", esc(", ".join(map(str, config["share_weights"])))))
     warnings = _warnings(ctx, counts)
@@ -89,6 +97,23 @@ def header(ctx: Context) -> str:
         f"{esc(ctx.made_by)} by itero {esc(__version__)}</div></header>\n"
         f'<section id="summary"><h2>Summary</h2>{warnings}<div class="cards">{"".join(cards)}</div></section>'
     )
+
+
+def space_text(space: Mapping[str, Any]) -> str:
+    """``{"lr": {"low": 1e-4, "high": 0.1, "log": True}}`` as ``lr in [0.0001, 0.1] (log)``; other entries as
+    ``key: value``."""
+
+    def one(name: str, v: Any) -> str:
+        if isinstance(v, Mapping) and "choices" in v:
+            return f"{name} in {{{', '.join(map(str, v['choices']))}}}"
+        if isinstance(v, Mapping) and "low" in v and "high" in v:
+            log = " (log)" if v.get("log") else ""
+            return f"{name} in [{f.number(v['low'])}, {f.number(v['high'])}]{log}"
+        if isinstance(v, Mapping):
+            return f"{name}: " + ", ".join(f"{k}={f.number(x)}" for k, x in v.items())
+        return f"{name}: {f.number(v)}"
+
+    return "; ".join(one(k, v) for k, v in space.items())
 
 
 def _spec_card(key: str, value: Any) -> str:
@@ -194,7 +219,9 @@ def curves(ctx: Context) -> str:
     note = (
         '<p class="note">One line per trial, coloured by its final state. Triangles: a paused trial that was later '
         "promoted (resumed); open circles: paused and not resumed; dotted links with a star: a trial that started "
-        "from another trial's checkpoint (PBT clone or shared start). Click legend entries to hide them.</p>"
+        "from another trial's checkpoint (PBT clone or shared start); grey diamonds at the last step: where a trial "
+        "stopped or paused early would have ended, with an 80% interval, predicted from the completed trials' "
+        "curves (hidden in big studies until you click the legend). Click legend entries to hide them.</p>"
     )
     return section("curves", "Learning curves", note + fig)
 

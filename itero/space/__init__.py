@@ -11,6 +11,7 @@ from itero.space._distributions import (
     distribution_from_dict,
 )
 from itero.space._names import check_names, named_settings
+from itero.space._narrow import describe_narrow, holds, is_active, narrow_distribution, outside_reason, same_value
 from itero.space._yaml import apply_override, parse_distribution, parse_space
 
 __all__ = [
@@ -23,8 +24,14 @@ __all__ = [
     "check_compatible",
     "check_names",
     "describe_distribution",
+    "describe_narrow",
     "distribution_from_dict",
+    "holds",
+    "is_active",
     "named_settings",
+    "narrow_distribution",
+    "outside_reason",
     "parse_distribution",
     "parse_space",
+    "same_value",
 ]

@@ -1,5 +1,6 @@
-"""The expert in the loop, in the store: enqueue a trial, stop, pause or resume one, mark one (note, tags), and the
-log of every such action. Each action and its record are written in one transaction. Part of ``Store``.
+"""The expert in the loop, in the store: enqueue a trial, stop, pause or resume one, mark one (note, tags), narrow
+a parameter (``narrow_param``), and the log of every such action. Each action and its record are written in one
+transaction. Part of ``Store``.
 
 A stop or pause of a RUNNING trial cannot be done here: it is a request on the trial's row (``request``), which
 its worker, wherever it runs, reads back with the trial's next write (``write_trial``) and carries out at that
@@ -172,6 +173,55 @@ class ActionRows:
                 raise ValueError("mark_trial: give note, tag or untag")
             conn.execute(update(trials).where(t.id == found.id).values(system_attrs=_dumps(attrs), version=version))
             return self._record(conn, study_id, kind, who, details, number)
+
+    # ------------------------------------------------------------------ narrowing the space
+    def narrow_param(
+        self,
+        study_id: int,
+        name: str,
+        entry: Mapping[str, Any],
+        kind: str,
+        who: str,
+        details: Mapping[str, Any],
+        outside: Callable[[Mapping[str, Any]], str | None] | None = None,
+    ) -> ActionRecord:
+        """Store ``entry`` as the study's narrowing of parameter ``name`` (``config["narrowed"][name]``) and grow
+        its ``config_version``, so that every running worker applies it from its next proposal; end each PAUSED
+        or WAITING trial whose parameters (or enqueued ones) ``outside`` gives a reason for as PRUNED with that
+        reason. One transaction, recorded as a ``kind`` action whose details list the trials ``retired``."""
+        s, t = studies.c, trials.c
+        with self.engine.begin() as conn:
+            version = self._tick(conn, study_id)  # the study's row lock: narrows and trial writes queue on it
+            config = json.loads(conn.execute(select(s.config).where(s.id == study_id)).scalar_one())
+            config["narrowed"] = {**config.get("narrowed", {}), name: dict(entry)}
+            conn.execute(
+                update(studies)
+                .where(s.id == study_id)
+                .values(config=_dumps(config), config_version=s.config_version + 1)
+            )
+            retired: list[int] = []
+            if outside is not None:
+                query = select(t.id, t.number, t.state, t.params, t.system_attrs).where(
+                    t.study_id == study_id, t.state.in_(("PAUSED", "WAITING"))
+                )
+                for row in conn.execute(query).all():
+                    enqueued = json.loads(row.system_attrs or "{}").get(ENQUEUED_KEY) or {}
+                    reason = outside({**enqueued, **json.loads(row.params or "{}")})
+                    if reason is not None:
+                        conn.execute(
+                            update(trials)
+                            .where(t.id == row.id, t.state == row.state)
+                            .values(
+                                state="PRUNED",
+                                error=reason,
+                                completed_at=self.clock.time(),
+                                request=None,
+                                version=version,
+                            )
+                        )
+                        retired.append(row.number)
+            said = {} if outside is None else {"retired": sorted(retired)}
+            return self._record(conn, study_id, kind, who, {**details, **said}, None)
 
     # ------------------------------------------------------------------ messages
     def _name(self, conn: Connection, study_id: int) -> str:

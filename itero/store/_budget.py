@@ -24,6 +24,7 @@ class BudgetRows:
     clock: Clock
     _read: Engine
     _q: Statements
+    config_seen: dict[int, int]  # Store: each study's settings version, as last read
 
     # ------------------------------------------------------------------ optimize runs
     def create_run(
@@ -154,7 +155,8 @@ class BudgetRows:
             row = self._q.budget.run(conn, {"sid": study_id}).fetchone()
         if row is None:
             raise LookupError(f"no study with id {study_id}")
-        return StudyBudget(*row)
+        self.config_seen[study_id] = int(row[6])
+        return StudyBudget(*row[:6])
 
 
 def union_length(spans: list[tuple[float, float]]) -> float:

@@ -138,12 +138,15 @@ class WorkerEnvironmentRecord:
 
 @dataclass(frozen=True)
 class ActionRecord:
-    """One thing a person did to a study by hand (``kind``: enqueue, stop, pause, resume, note, tag, untag, ...),
-    when, who (the OS user, or the label of the dashboard token that acted), on which trial (None: the study) and
-    its ``details``: for a stop, pause or resume the trial's ``state`` then and the ``result``.
+    """One thing a person did to a study by hand (``kind``: enqueue, stop, pause, resume, note, tag, untag, narrow,
+    widen, ...), when, who (the OS user, or the label of the dashboard token that acted), on which trial (None: the
+    study) and its ``details``: for a stop, pause or resume the trial's ``state`` then and the ``result``; for a
+    narrow or widen the ``param``, its ``old`` and ``new`` range and the trials it ``retired``.
 
     >>> ActionRecord(1, 1, 0.0, "ana", "stop", 3, {"state": "RUNNING", "result": "stops at its next report"}).describe()
     'stop trial 3 (RUNNING): stops at its next report'
+    >>> ActionRecord(2, 1, 0.0, "ana", "narrow", None, {"param": "x", "old": "int[1, 9]", "new": "int[2, 4]"}).describe()
+    'narrow x: int[1, 9] -> int[2, 4]'
     """
 
     id: int
@@ -168,6 +171,10 @@ class ActionRecord:
             text += f": {d['tag']}"
         if "note" in d:
             text += f": {d['note']!r}" if d["note"] else ": note cleared"
+        if "param" in d:  # narrow, widen
+            text += f" {d['param']}: {d.get('old')} -> {d.get('new')}"
+        if d.get("retired"):
+            text += f" (retired paused or waiting trials {', '.join(map(str, d['retired']))})"
         return text
 
 

@@ -22,7 +22,7 @@ from sqlalchemy import (
     Text,
 )
 
-SCHEMA_REVISION = "0005"
+SCHEMA_REVISION = "0006"
 
 metadata = MetaData()
 
@@ -44,6 +44,9 @@ studies = Table(
     Column("steps_taken", BigInteger, nullable=False, server_default="0"),
     Column("max_seconds", Float, nullable=True),
     Column("max_energy_j", Float, nullable=True),
+    # Grows with each change of the study's settings that running workers apply (``study.narrow``); read with the
+    # budget, so a worker reloads ``config`` only when it changed.
+    Column("config_version", Integer, nullable=False, server_default="0"),
 )
 
 runs = Table(

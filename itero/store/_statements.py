@@ -51,9 +51,15 @@ class Statements:
             engine,
         )
         self.budget = Prepared(
-            select(st.max_trials, st.max_steps, st.max_seconds, st.max_energy_j, st.next_number, st.steps_taken).where(
-                st.id == sid
-            ),
+            select(
+                st.max_trials,
+                st.max_steps,
+                st.max_seconds,
+                st.max_energy_j,
+                st.next_number,
+                st.steps_taken,
+                st.config_version,  # read with the budget at no cost: how a worker learns of a narrow (RunHost)
+            ).where(st.id == sid),
             engine,
         )
         # A new trial's number; no row (the study's trial budget is spent) when next_number reached max_trials.
@@ -61,7 +67,7 @@ class Statements:
             update(studies)
             .where(studies.c.id == sid, st.max_trials.is_(None) | (st.next_number < st.max_trials))
             .values(next_number=studies.c.next_number + 1, clock=studies.c.clock + 1)
-            .returning(studies.c.next_number, studies.c.clock),
+            .returning(studies.c.next_number, studies.c.clock, studies.c.config_version),
             engine,
         )
         self.insert_trial = Prepared(

@@ -82,6 +82,9 @@ class Store(TrialRows, CheckpointRows, BudgetRows, ActionRows):
         self.artifacts = open_artifacts(self.mount or default_root(url), self.engine)
         self._study_artifacts: dict[int, ArtifactStore] = {}
         self._q = Statements(self.engine)
+        # Each study's ``config_version`` as this store last read it, with the budget or a new trial (no read of
+        # its own): a worker reloads the settings a person narrowed when it grew (``RunHost``).
+        self.config_seen: dict[int, int] = {}
 
     def artifacts_for(self, study_id: int) -> ArtifactStore:
         """Where the study's checkpoints live: the database when the study records ``database``; else this
@@ -138,7 +141,9 @@ class Store(TrialRows, CheckpointRows, BudgetRows, ActionRows):
             row = conn.execute(select(studies).where(studies.c.name == name)).first()
         if row is None:
             names = [s.name for s in self.list_studies()]
-            known = ", ".join(repr(n) for n in names[:20]) if names else "none"
+            known = ", ".join(repr(n) for n in names[-20:]) if names else "none"  # the latest: most likely meant
+            if len(names) > 20:
+                known += f" (the latest 20 of {len(names)})"
             raise StudyNotFoundError(f"no study named {name!r} in {self.url}; studies there: {known}")
         return StudyRecord(row.id, row.name, json.loads(row.directions), json.loads(row.config), row.created_at)
 

@@ -32,6 +32,7 @@ class TrialRows:
     artifacts_for: Callable[[int], ArtifactStore]  # where a study's checkpoints live
     _read: Engine
     _q: Statements
+    config_seen: dict[int, int]  # Store: each study's settings version, as last read
 
     # ------------------------------------------------------------------ clock
     def _tick(self, conn: Connection, study_id: int) -> int:
@@ -113,6 +114,7 @@ class TrialRows:
         if row is None:
             raise RunFull(None)  # the study's trial budget is spent
         number, version = int(row[0]), int(row[1])
+        self.config_seen[study_id] = int(row[2])  # a trial created after a narrow is proposed inside it
         if run_id is not None and not q.take_slot.run(conn, {"rid": run_id}).rowcount:
             raise RunFull(run_id)  # the transaction rolls back: the number is not used
         if proposal is not None and proposal[0] == number - 1:

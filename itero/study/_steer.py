@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from itero.exceptions import BudgetSpentError, ConfigError
+from itero.space import is_active, outside_reason
 from itero.store import ActionRecord, RunFull, Store
 from itero.store._cache import StudyCache
 
@@ -47,11 +48,16 @@ def enqueue(study: _Study, params: Mapping[str, Any], *, who: str | None = None)
     the next free worker of the study, in any process or machine, runs it before anything new, and counts it
     as one of its ``optimize(n_trials=...)``. Returns the trial's number; it is WAITING until a worker takes it.
     A value outside the range the objective suggests fails that trial with a message naming the parameter, the
-    value and the range. Counts as one trial of the study's budget (``set_budget(trials=...)``).
+    value and the range; one outside a range a person narrowed (``narrow``) is refused here. Counts as one trial
+    of the study's budget (``set_budget(trials=...)``).
 
         number = study.enqueue({"lr": 3e-3, "optimizer": "adam"})
     """
     clean = check_params(params, study.params)
+    narrowed = {n: e for n, e in study.store.get_study(study.name).config.get("narrowed", {}).items() if is_active(e)}
+    outside = outside_reason(narrowed, clean)
+    if outside is not None:
+        raise ConfigError(f"enqueue: {outside}; give a value inside it, or undo the narrow first (study.widen)")
     try:
         number = study.store.enqueue_trial(study.id, clean, check_who(who))
     except RunFull:

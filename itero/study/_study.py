@@ -26,7 +26,7 @@ from itero.schedulers import BaseScheduler
 from itero.space import Distribution
 from itero.store import RunFull, Store, StudyBudget, TrialRunRecord, load_state, public_url
 from itero.store._cache import StudyCache
-from itero.study import _steer
+from itero.study import _narrow, _steer
 from itero.study._budget import set_budget
 from itero.study._optimize import optimize
 from itero.study._pareto import non_dominated
@@ -229,7 +229,8 @@ class Study:
     @property
     def config(self) -> dict[str, Any]:
         """The study's stored settings, as every peer rebuilds the study from them: ``sampler`` and
-        ``scheduler`` specs, fixed ``params``, ``space`` overrides, ``share_weights``, ``tracking``, ``region``."""
+        ``scheduler`` specs, fixed ``params``, ``space`` overrides, ``share_weights``, ``tracking``, ``region``, and
+        the parameters a person ``narrowed`` mid-study (``narrow``)."""
         return self.store.get_study(self.name).config
 
     @property
@@ -270,6 +271,13 @@ class Study:
     add_trial_tag = _steer.add_trial_tag
     remove_trial_tag = _steer.remove_trial_tag
     actions = _steer.actions
+    narrow = _narrow.narrow
+    widen = _narrow.widen
+
+    @property
+    def narrowed(self) -> dict[str, _narrow.Narrowing]:
+        """The parameters a person narrowed or pinned mid-study (``narrow``), by name."""
+        return _narrow.narrowed(self)
 
     @property
     def budget(self) -> StudyBudget:

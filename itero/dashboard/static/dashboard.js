@@ -26,13 +26,29 @@
 
   // Figures waiting for plotly.js, which loads on the side (async) so that tables are drawn first.
   var pending = {};
-  function plot(id, spec) {
-    var div = document.getElementById(id);
-    if (!div) return;
-    if (!window.Plotly) { pending[id] = spec; return; }
+  // A figure is drawn when it is on screen (or about to be): drawing a 10,000-trial study's curves takes the
+  // browser seconds, and redrawing figures nobody looks at would hold up the table at every change.
+  var offscreen = {};
+  var watcher = "IntersectionObserver" in window ? new IntersectionObserver(function (entries) {
+    entries.forEach(function (e) {
+      if (!e.isIntersecting || !offscreen[e.target.id]) return;
+      var spec = offscreen[e.target.id];
+      delete offscreen[e.target.id];
+      watcher.unobserve(e.target);
+      draw_(e.target, spec);
+    });
+  }, {rootMargin: "300px"}) : null;
+  function draw_(div, spec) {
+    if (!window.Plotly) { pending[div.id] = spec; return; }
     var preview = div.querySelector("svg.preview");  // the server's static drawing, until now
     if (preview) preview.remove();
     Plotly.react(div, spec.data, spec.layout, plotConfig);
+  }
+  function plot(id, spec) {
+    var div = document.getElementById(id);
+    if (!div) return;
+    if (watcher) { offscreen[id] = spec; watcher.observe(div); }
+    else draw_(div, spec);
   }
   function hasPreview(id) {
     var div = document.getElementById(id);
@@ -80,13 +96,28 @@
     return el.loading;
   }
 
-  function loadAll() {
-    var parts = Array.prototype.slice.call(document.querySelectorAll("[data-src]"));
-    // The table and the summary first: they are what a reader looks at first.
-    parts.sort(function (a, b) { return rank(a) - rank(b); });
-    return Promise.all(parts.map(load));
+  // The quick parts (the trial table, the summary, the best so far, the actions) together, then the figures one
+  // after the other: a browser opens six connections to a host, and slow figures of a big study must not hold
+  // them all while the table waits.
+  function loadAll(afterQuick) { return reload(Array.prototype.slice.call(document.querySelectorAll("[data-src]")), afterQuick); }
+  var slowChain = null;  // at most one run of slow parts at a time; a later poll picks up what it left stale
+  function reload(parts, afterQuick) {
+    var quick = parts.filter(function (el) { return rank(el) < 3; });
+    var slow = parts.filter(function (el) { return rank(el) >= 3; });
+    return Promise.all(quick.map(load)).then(function () {
+      if (afterQuick) afterQuick();
+      if (slowChain || !slow.length) return slowChain;
+      slowChain = slow.reduce(function (chain, el) { return chain.then(function () { return load(el); }); },
+                              Promise.resolve()).then(function () { slowChain = null; });
+      return slowChain;
+    });
   }
-  function rank(el) { return el.hasAttribute("data-table") ? 0 : el.id === "part-summary" ? 1 : el.id === "part-history" ? 2 : 3; }
+  function rank(el) {
+    if (el.hasAttribute("data-table")) return 0;
+    if (el.id === "part-summary") return 1;
+    if (el.id === "part-history" || el.parentElement.id === "actions") return 2;
+    return 3;
+  }
 
   // A part built from an older version than the latest (the server rebuilds a big study's parts at most every
   // few seconds) is asked for again at the next poll, until it is current.
@@ -106,7 +137,7 @@
         version = j.version;
         if (!first) { loadAll(); return; }
       }
-      document.querySelectorAll("[data-src]").forEach(function (el) { if (stale(el)) load(el); });
+      reload(Array.prototype.slice.call(document.querySelectorAll("[data-src]")).filter(stale));
     }).catch(function () { live.className = "live off"; })
       .then(function () { setTimeout(poll, POLL_MS); });
   }
@@ -182,8 +213,31 @@
     catch (err) { toast("the parameters are not valid JSON: " + err.message, true); return; }
     post(apiStudy + "/enqueue", {params: params}).then(function (r) { if (r) enqueue.reset(); });
   });
+  // Narrow: numbers and JSON values are sent as such, other text as strings; "reset" widens again.
+  function value(text) {
+    text = text.trim();
+    if (text === "") return null;
+    try { return JSON.parse(text); } catch (err) { return text; }
+  }
+  var narrow = document.getElementById("narrow-form");
+  if (narrow) {
+    var send = function (reset) {
+      var f = narrow.elements, body = {name: f.name.value};
+      if (reset) body.reset = true;
+      else {
+        ["low", "high", "value"].forEach(function (k) { var v = value(f[k].value); if (v !== null) body[k] = v; });
+        if (f.choices.value.trim()) body.choices = f.choices.value.split(",").map(value);
+      }
+      post(apiStudy + "/narrow", body).then(function (r) {
+        if (r) { toast(r.action + " (as " + r.who + ")"); narrow.reset(); }
+      });
+    };
+    narrow.addEventListener("submit", function (e) { e.preventDefault(); send(false); });
+    narrow.querySelector("button[data-reset]").addEventListener("click", function () { send(true); });
+  }
+
   document.querySelectorAll("[data-action]").forEach(function (el) {
-    if (trial === null || el.id === "enqueue-form") return;
+    if (trial === null || el.id === "enqueue-form" || el.id === "narrow-form") return;
     var path = function (action) { return apiStudy + "/trials/" + trial + "/" + action; };
     if (el.tagName === "FORM") {
       el.addEventListener("submit", function (e) {
@@ -200,5 +254,5 @@
     }
   });
 
-  loadAll().then(function () { loadPlotly(); poll(); });
+  loadAll(function () { loadPlotly(); poll(); });
 })();
