@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import platform
 import socket
 import statistics
@@ -147,7 +148,9 @@ def main() -> None:
     study = itero.load_study(NAME, storage=f"sqlite:///{args.db}")
     n_trials = len(study.trials)
     n_reports = sum(len(t.reports) for t in study.trials)
+    load_before = os.getloadavg()[0]
     times = measure(args.db, args.loads)
+    load_after = os.getloadavg()[0]
     result = {
         "trials": n_trials,
         "reports": n_reports,
@@ -158,7 +161,8 @@ def main() -> None:
         "median_history_interactive_s": statistics.median(times["history_interactive_s"]),  # type: ignore[arg-type]
         "median_live_latency_s": statistics.median(times["live_latency_s"]),  # type: ignore[arg-type]
         "median_all_parts_s": statistics.median(times["all_parts_s"]),  # type: ignore[arg-type]
-        "machine": f"{platform.machine()}, {platform.python_version()}",
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "load_average": [load_before, load_after],
         "command": " ".join(["python", *sys.argv]),
     }
     args.out.mkdir(parents=True, exist_ok=True)
@@ -167,7 +171,9 @@ def main() -> None:
         "# Dashboard page load, 10,000-trial study",
         "",
         f"Study: {n_trials:,} trials, {n_reports:,} reports (ASHA, synthetic objective). Chromium (headless), "
-        f"{args.loads} loads after one warm-up; seconds from navigation until each part is drawn.",
+        f"{args.loads} loads after one warm-up; seconds from navigation until each part is drawn. Machine: "
+        f"{result['machine']}; load average {load_before:.1f} before, {load_after:.1f} after (above the core count, "
+        "other work shared the machine and every time is longer than on an idle one).",
         "",
         "| part drawn | median | min | max |",
         "| --- | ---: | ---: | ---: |",

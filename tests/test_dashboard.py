@@ -20,6 +20,7 @@ from itero.dashboard import create_app, parse_tokens
 from itero.dashboard._views import SECTION_IDS
 
 XSS = "<script>alert(1)</script>"
+XSS_PARAM = '"><img src=x onerror=alert(2)>'  # a parameter name that would break out of an attribute
 NAME = f"x{XSS}/y"  # a "/" too: names travel URL-encoded and come back decoded
 TOKEN = "label-one-secret"
 
@@ -27,6 +28,7 @@ TOKEN = "label-one-secret"
 def objective(trial: itero.Trial) -> None:
     lr = trial.suggest_float("lr", 1e-3, 1.0, log=True)
     kind = trial.suggest_categorical("kind", ["a", XSS])
+    trial.suggest_int(XSS_PARAM, 1, 3)
     state = trial.restore()
     start = 0.0 if state is None else state["w"]
     for step in trial.steps(max_steps=9):
@@ -71,7 +73,8 @@ def page(study: itero.Study, rest: str = "") -> str:
 
 
 def no_raw_xss(text: str) -> None:
-    assert "<script>alert" not in text, text[max(0, text.find("<script>alert") - 200) :][:400]
+    for raw in ("<script>alert", "<img src=x"):
+        assert raw not in text, text[max(0, text.find(raw) - 200) :][:400]
 
 
 # ---------------------------------------------------------------------------------------------- reading
@@ -228,6 +231,9 @@ def test_writes_with_the_token_are_done_and_recorded_with_its_label(writer: Test
     kinds = [(a.who, a.kind, a.trial_number) for a in study.actions()]
     assert ("ana", "enqueue", number) in kinds and ("ana", "stop", paused.number) in kinds
     assert ("ana", "tag", 1) in kinds and ("ana", "note", 1) in kinds
+    shell = writer.get(page(study)).text
+    assert 'placeholder="{&quot;&quot;&gt;&lt;img src=x' in shell  # the parameter names, escaped in the attribute
+    no_raw_xss(shell)
     shown = writer.get(api(study, "/actions")).json()["html"]
     no_raw_xss(shown)
     assert "ana" in shown and "enqueue" in shown

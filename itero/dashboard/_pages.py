@@ -145,12 +145,12 @@ def _trials_section(study: Study, base: str) -> str:
 
 def _enqueue_section(study: Study) -> str:
     known = sorted({k for t in study.history.trials[-200:] for k in t.params})
-    hint = ", ".join(f'"{esc(k)}": …' for k in known[:6])
+    hint = esc("{" + ", ".join(f'"{k}": …' for k in known[:6]) + "}")  # escaped whole: it sits in an attribute
     return (
         '<section id="enqueue"><h2>Enqueue a configuration</h2>'
         '<p class="note">The next free worker runs it first; parameters left out are proposed by the sampler.</p>'
         '<form id="enqueue-form" class="write-form" data-action="enqueue">'
-        f'<textarea name="params" rows="3" placeholder="{{{hint}}}" spellcheck="false"></textarea>'
+        f'<textarea name="params" rows="3" placeholder="{hint}" spellcheck="false"></textarea>'
         '<button type="submit">Enqueue</button></form></section>'
     )
 
